@@ -1,0 +1,118 @@
+"""Data-quality checks on the candle assets: unique keys, gaps, OHLC sanity, freshness."""
+
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import polars as pl
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetsDefinition,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    asset_check,
+)
+
+from ml.marketdata.quality import duplicate_keys, find_gaps, ohlc_violations, staleness_hours
+from ml.marketdata.timeframes import day_bounds, timeframe_ms
+from ml.marketdata.universe import tracked_symbols
+from resources.exchanges.resource import ExchangeResource
+from resources.warehouse.resource import WarehouseResource
+from resources.warehouse.store import Warehouse
+
+SAMPLE_ROWS = 20
+
+
+def _partitions(context: AssetCheckExecutionContext,
+                partitions_def: MultiPartitionsDefinition) -> Iterator[tuple[str, str]]:
+    for key in context.partition_keys:
+        dims = partitions_def.get_partition_key_from_str(key).keys_by_dimension
+        yield dims["exchange"], dims["date"]
+
+
+def _preview(frame: pl.DataFrame) -> MetadataValue:
+    """The first rows of ``frame`` as a Markdown table for the UI."""
+    head = frame.head(SAMPLE_ROWS)
+    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in head.iter_rows()]
+    return MetadataValue.md("\n".join(lines))
+
+
+def build_candle_checks(
+    candles_asset: AssetsDefinition, *, timeframe: str, partitions_def: MultiPartitionsDefinition,
+    default_top_n: int, freshness_hours: int,
+) -> list[AssetChecksDefinition]:
+    """The four checks of one candle asset."""
+    step = timedelta(milliseconds=timeframe_ms(timeframe))
+
+    def per_partition(
+        context: AssetCheckExecutionContext, store: Warehouse,
+        rule: Callable[[pl.DataFrame, str, str], pl.DataFrame],
+    ) -> pl.DataFrame:
+        found = []
+        for exchange, day in _partitions(context, partitions_def):
+            start, end = day_bounds(day)
+            frame = store.read_candles(timeframe=timeframe, exchange=exchange, start=start, end=end)
+            bad = rule(frame, exchange, day)
+            if bad.height:
+                found.append(bad.with_columns(pl.lit(exchange).alias("exchange"), pl.lit(day).alias("day")))
+        return pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+
+    @asset_check(asset=candles_asset, name="unique_keys", partitions_def=partitions_def, blocking=True,
+                 description="No two rows share (exchange, symbol, timeframe, ts).")
+    def unique_keys(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        bad = per_partition(context, warehouse.store(),
+                            lambda f, _e, _d: duplicate_keys(f, ["exchange", "symbol", "timeframe", "ts"]))
+        return AssetCheckResult(passed=bad.is_empty(), metadata={"duplicates": bad.height,
+                                **({"sample": _preview(bad)} if bad.height else {})})
+
+    @asset_check(asset=candles_asset, name="ohlc_sanity", partitions_def=partitions_def, blocking=True,
+                 description="low <= open, close <= high; volume >= 0; every value finite.")
+    def ohlc_sanity(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        bad = per_partition(context, warehouse.store(), lambda f, _e, _d: ohlc_violations(f))
+        return AssetCheckResult(passed=bad.is_empty(), metadata={"violations": bad.height,
+                                **({"sample": _preview(bad)} if bad.height else {})})
+
+    @asset_check(asset=candles_asset, name="no_gaps", partitions_def=partitions_def,
+                 description="Every tracked symbol has every closed candle of the partition's day. "
+                 "A gap the exchange really has is reported here, never filled in.")
+    def no_gaps(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
+                exchanges: ExchangeResource) -> AssetCheckResult:
+        store = warehouse.store()
+        markets, declarations = store.read_markets(), store.read_declarations()
+        now = exchanges.clock()()
+
+        def rule(frame: pl.DataFrame, exchange: str, day: str) -> pl.DataFrame:
+            start, end = day_bounds(day)
+            closed_until = min(end, now - (now - start) % step) if now > start else start
+            symbols = set(frame.get_column("symbol").unique().to_list()) | set(tracked_symbols(
+                markets, declarations, exchange=exchange, timeframe=timeframe, top_n=default_top_n))
+            return find_gaps(frame, timeframe=timeframe, start=start, end=closed_until, symbols=sorted(symbols))
+
+        gaps = per_partition(context, store, rule)
+        missing = int(gaps.get_column("missing").sum()) if gaps.height else 0
+        return AssetCheckResult(
+            passed=gaps.is_empty(), severity=AssetCheckSeverity.WARN,
+            metadata={"gap_runs": gaps.height, "missing_candles": missing,
+                      **({"gaps": _preview(gaps)} if gaps.height else {})},
+        )
+
+    @asset_check(asset=candles_asset, name="fresh",
+                 description=f"The newest {timeframe} candle of every exchange closed less than "
+                 f"{freshness_hours} h ago.")
+    def fresh(warehouse: WarehouseResource, exchanges: ExchangeResource) -> AssetCheckResult:
+        store = warehouse.store()
+        now: datetime = exchanges.clock()()
+        ages: dict[str, float | None] = {}
+        for exchange in exchanges.exchanges:
+            latest = store.latest_candle_ts(exchange=exchange, timeframe=timeframe)
+            age = staleness_hours(latest + step if latest else None, now)
+            ages[exchange] = None if age is None else round(age, 3)
+        stale = {e: a for e, a in ages.items() if a is None or a > freshness_hours}
+        return AssetCheckResult(passed=not stale, metadata={"hours_since_close": MetadataValue.json(ages),
+                                                           "stale": MetadataValue.json(stale)})
+
+    return [unique_keys, ohlc_sanity, no_gaps, fresh]

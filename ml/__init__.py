@@ -1,0 +1,1 @@
+"""Pure quantitative code: no Dagster, no I/O."""

@@ -1,0 +1,1 @@
+"""Pure market-data helpers: timeframes, candle frames, quality checks, universe ranking."""

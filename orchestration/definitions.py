@@ -1,0 +1,89 @@
+"""The one Dagster code location: ``defs`` is what ``workspace.yaml`` loads.
+
+Heavy libraries (torch, xgboost, telethon, discord) are never imported here; a test checks it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar
+
+from assets.candles import build_candles_asset
+from assets.checks import build_candle_checks
+from assets.reference import build_coingecko_asset, derivatives, markets
+from orchestration.jobs import (
+    build_retention_job,
+    candle_job,
+    coingecko_job,
+    derivatives_job,
+    markets_job,
+)
+from orchestration.partitions import candle_partitions
+from orchestration.schedules import build_schedules
+from orchestration.settings import Settings, get_settings
+from resources.coingecko_resource import (
+    CoinGeckoResource,
+    LiveCoinGeckoResource,
+    SimCoinGeckoResource,
+)
+from resources.exchanges.resource import ExchangeCredentials, ExchangeResource, is_simulated
+from resources.warehouse.resource import WarehouseResource
+
+
+def _secret(variable: str) -> EnvVar | None:
+    """An ``EnvVar`` for ``variable`` when it is set (its value is only read at run time)."""
+    return EnvVar(variable) if os.environ.get(variable) else None
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    warehouse = WarehouseResource(
+        url=EnvVar("SIGNALWORKS_DATABASE_URL") if settings.database_url else settings.warehouse_url
+    )
+    credentials = []
+    for exchange in settings.exchanges:
+        if is_simulated(exchange):
+            continue
+        prefix = f"SIGNALWORKS_{exchange.upper()}"
+        fields = {"api_key": _secret(f"{prefix}_API_KEY"), "secret": _secret(f"{prefix}_SECRET"),
+                  "password": _secret(f"{prefix}_PASSWORD")}
+        if any(fields.values()):
+            credentials.append(ExchangeCredentials(exchange=exchange, **{k: v for k, v in fields.items() if v}))
+    exchanges = ExchangeResource(exchanges=list(settings.exchanges), quote=settings.quote,
+                                 sim_seed=settings.sim_seed, credentials=credentials)
+    coingecko: CoinGeckoResource
+    if settings.coingecko == "live":
+        key = _secret("SIGNALWORKS_COINGECKO_API_KEY")
+        coingecko = LiveCoinGeckoResource(base_url=settings.coingecko_base_url,
+                                          **({"api_key": key} if key else {}))
+    else:
+        coingecko = SimCoinGeckoResource(seed=settings.sim_seed)
+    return {"warehouse": warehouse, "exchanges": exchanges, "coingecko": coingecko}
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    partitions = candle_partitions(settings)
+    candles_1h = build_candles_asset("1h", partitions_def=partitions, default_top_n=settings.candles_1h_symbols)
+    candles_1m = build_candles_asset("1m", partitions_def=partitions, default_top_n=settings.candles_1m_symbols)
+    checks = [
+        *build_candle_checks(candles_1h, timeframe="1h", partitions_def=partitions,
+                             default_top_n=settings.candles_1h_symbols, freshness_hours=settings.freshness_hours),
+        *build_candle_checks(candles_1m, timeframe="1m", partitions_def=partitions,
+                             default_top_n=settings.candles_1m_symbols, freshness_hours=settings.freshness_hours),
+    ]
+    candles_1h_job, candles_1m_job = candle_job("1h", partitions), candle_job("1m", partitions)
+    retention_job = build_retention_job(settings.retention_1m_days)
+    return Definitions(
+        assets=[markets, candles_1h, candles_1m, derivatives, build_coingecko_asset(settings.coingecko_top)],
+        asset_checks=checks,
+        jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job],
+        schedules=build_schedules(
+            candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
+            derivatives_job=derivatives_job, coingecko_job=coingecko_job, retention_job=retention_job,
+            exchanges=settings.exchanges,
+        ),
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(get_settings())

@@ -1,0 +1,54 @@
+"""Jobs: market-data refreshes and the weekly 1m-candle retention."""
+
+
+from datetime import UTC, datetime, timedelta
+
+from dagster import (
+    AssetSelection,
+    Config,
+    JobDefinition,
+    MultiPartitionsDefinition,
+    OpExecutionContext,
+    define_asset_job,
+    job,
+    op,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from pydantic import Field
+
+from resources.warehouse.resource import WarehouseResource
+
+
+def candle_job(timeframe: str, partitions_def: MultiPartitionsDefinition) -> UnresolvedAssetJobDefinition:
+    return define_asset_job(
+        f"candles_{timeframe}_job",
+        selection=AssetSelection.assets(f"candles_{timeframe}"),
+        partitions_def=partitions_def,
+        description=f"Closed {timeframe} candles for one day x exchange partition.",
+    )
+
+
+markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"))
+derivatives_job = define_asset_job("derivatives_job", selection=AssetSelection.assets("derivatives"))
+coingecko_job = define_asset_job("coingecko_job", selection=AssetSelection.assets("coingecko_markets"))
+
+
+def build_retention_job(default_days: int) -> JobDefinition:
+    class RetentionConfig(Config):
+        keep_days: int = Field(default=default_days, gt=0, description="keep this many days of 1m candles")
+
+    @op(name="delete_old_1m_candles")
+    def delete_old_1m_candles(context: OpExecutionContext, config: RetentionConfig,
+                              warehouse: WarehouseResource) -> int:
+        """Delete 1m candles whose open time is older than ``keep_days`` days before now."""
+        cutoff = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+            days=config.keep_days)
+        deleted = warehouse.store().delete_candles_before(timeframe="1m", before=cutoff)
+        context.log.info("deleted %d 1m candles older than %s", deleted, cutoff.isoformat())
+        return deleted
+
+    @job(name="candles_1m_retention_job", description="Weekly: drop 1m candles past the retention window.")
+    def candles_1m_retention_job() -> None:
+        delete_old_1m_candles()
+
+    return candles_1m_retention_job

@@ -1,0 +1,59 @@
+"""Schedules: hourly 1h candles, 5-minute 1m candles, 30-minute CoinGecko, hourly universe and
+derivatives, weekly retention. All in UTC."""
+
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+from dagster import (
+    JobDefinition,
+    MultiPartitionKey,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    schedule,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+
+def todays_partitions(moment: datetime, exchanges: Sequence[str], *, grace: timedelta) -> list[MultiPartitionKey]:
+    """Today's partition for every exchange, plus yesterday's while ``moment`` is within ``grace``
+    of midnight (so the day's last candles, which close at 00:00, are written)."""
+    days = [moment.date()]
+    if moment - moment.replace(hour=0, minute=0, second=0, microsecond=0) < grace:
+        days.insert(0, (moment - timedelta(days=1)).date())
+    return [MultiPartitionKey({"date": d.isoformat(), "exchange": e}) for d in days for e in exchanges]
+
+
+def candle_schedule(job_def: UnresolvedAssetJobDefinition, *, name: str, cron: str,
+                    exchanges: Sequence[str], grace: timedelta) -> ScheduleDefinition:
+    @schedule(name=name, job=job_def, cron_schedule=cron, execution_timezone="UTC")
+    def _schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
+        moment = context.scheduled_execution_time
+        for key in todays_partitions(moment, exchanges, grace=grace):
+            yield RunRequest(run_key=f"{key}@{moment.isoformat()}", partition_key=key)
+
+    return _schedule
+
+
+def build_schedules(*, candles_1h_job: UnresolvedAssetJobDefinition,
+                    candles_1m_job: UnresolvedAssetJobDefinition,
+                    markets_job: UnresolvedAssetJobDefinition,
+                    derivatives_job: UnresolvedAssetJobDefinition,
+                    coingecko_job: UnresolvedAssetJobDefinition,
+                    retention_job: JobDefinition,
+                    exchanges: Sequence[str]) -> list[ScheduleDefinition]:
+    return [
+        candle_schedule(candles_1h_job, name="candles_1h_schedule", cron="2 * * * *",
+                        exchanges=exchanges, grace=timedelta(hours=2)),
+        candle_schedule(candles_1m_job, name="candles_1m_schedule", cron="*/5 * * * *",
+                        exchanges=exchanges, grace=timedelta(minutes=15)),
+        ScheduleDefinition(name="markets_schedule", job=markets_job, cron_schedule="0 * * * *",
+                           execution_timezone="UTC"),
+        ScheduleDefinition(name="derivatives_schedule", job=derivatives_job, cron_schedule="1 * * * *",
+                           execution_timezone="UTC"),
+        ScheduleDefinition(name="coingecko_schedule", job=coingecko_job, cron_schedule="*/30 * * * *",
+                           execution_timezone="UTC"),
+        ScheduleDefinition(name="candles_1m_retention_schedule", job=retention_job,
+                           cron_schedule="30 3 * * 0", execution_timezone="UTC"),
+    ]

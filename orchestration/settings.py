@@ -1,0 +1,142 @@
+"""Infrastructure settings, read once from ``SIGNALWORKS_*`` environment variables (``.env`` honoured).
+
+Secrets (API keys) are not read here: they reach resources as Dagster ``EnvVar`` so they are
+resolved at run time and never logged. Every variable is listed in :data:`SETTINGS_REFERENCE`,
+which the README's configuration table mirrors (a test keeps them in sync).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+
+#: name -> (default, meaning). The README's configuration reference is generated from this.
+SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
+    "SIGNALWORKS_HOME": ("./.signalworks", "data home: SQLite warehouse, Dagster instance, model files"),
+    "SIGNALWORKS_DATABASE_URL": (
+        "(unset: sqlite:///$SIGNALWORKS_HOME/warehouse.db)",
+        "warehouse; set postgresql+psycopg://user:pass@host/db for PostgreSQL",
+    ),
+    "SIGNALWORKS_EXCHANGES": (
+        "sim",
+        "comma-separated exchange ids: sim (simulated), sim_<venue>, binance, bybit, okx, bitget, mexc",
+    ),
+    "SIGNALWORKS_SIM_SEED": ("42", "seed of the simulated market (candles are a pure function of it)"),
+    "SIGNALWORKS_COINGECKO": ("sim", "sim (twin consistent with the simulated market) or live"),
+    "SIGNALWORKS_COINGECKO_BASE_URL": ("https://api.coingecko.com/api/v3", "CoinGecko API base URL"),
+    "SIGNALWORKS_COINGECKO_API_KEY": ("(unset)", "optional CoinGecko demo/pro key (secret, read at run time)"),
+    "SIGNALWORKS_COINGECKO_TOP": ("2000", "how many coins each CoinGecko snapshot keeps"),
+    "SIGNALWORKS_<EXCHANGE>_API_KEY": ("(unset)", "optional API key per exchange, e.g. SIGNALWORKS_BINANCE_API_KEY (secret)"),
+    "SIGNALWORKS_<EXCHANGE>_SECRET": ("(unset)", "optional API secret per exchange (secret)"),
+    "SIGNALWORKS_<EXCHANGE>_PASSWORD": ("(unset)", "optional API passphrase (okx, bitget) (secret)"),
+    "SIGNALWORKS_QUOTE": ("USDT", "quote currency of the tracked universe"),
+    "SIGNALWORKS_CANDLES_1H_SYMBOLS": ("0", "symbols per exchange for candles_1h by liquidity rank; 0 = whole universe"),
+    "SIGNALWORKS_CANDLES_1M_SYMBOLS": ("150", "symbols per exchange for candles_1m by liquidity rank"),
+    "SIGNALWORKS_RETENTION_1M_DAYS": ("30", "the weekly retention job deletes 1m candles older than this"),
+    "SIGNALWORKS_START_DATE": ("2024-01-01", "first day of the daily candle partitions"),
+    "SIGNALWORKS_FRESHNESS_HOURS": ("3", "a candle asset is stale when its newest candle is older than this"),
+}
+
+
+class Settings(BaseModel):
+    """Frozen, typed infrastructure settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    home: Path = Path("./.signalworks")
+    database_url: str | None = None
+    exchanges: tuple[str, ...] = ("sim",)
+    sim_seed: int = 42
+    coingecko: str = "sim"
+    coingecko_base_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_top: PositiveInt = 2000
+    quote: str = "USDT"
+    candles_1h_symbols: int = Field(default=0, ge=0)
+    candles_1m_symbols: int = Field(default=150, ge=0)
+    retention_1m_days: PositiveInt = 30
+    start_date: date = date(2024, 1, 1)
+    freshness_hours: PositiveInt = 3
+
+    @field_validator("exchanges")
+    @classmethod
+    def _known_exchanges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from resources.exchanges.base import LIVE_EXCHANGES
+
+        if not value:
+            raise ValueError("SIGNALWORKS_EXCHANGES is empty: name at least one exchange, e.g. sim")
+        for name in value:
+            if name not in LIVE_EXCHANGES and name != "sim" and not name.startswith("sim_"):
+                raise ValueError(
+                    f"unknown exchange {name!r} in SIGNALWORKS_EXCHANGES; expected sim, sim_<venue> "
+                    f"or one of {', '.join(LIVE_EXCHANGES)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError(f"SIGNALWORKS_EXCHANGES lists an exchange twice: {','.join(value)}")
+        return value
+
+    @field_validator("coingecko")
+    @classmethod
+    def _coingecko_mode(cls, value: str) -> str:
+        if value not in ("sim", "live"):
+            raise ValueError(f"SIGNALWORKS_COINGECKO must be sim or live, not {value!r}")
+        return value
+
+    @property
+    def warehouse_url(self) -> str:
+        """SQLAlchemy URL of the warehouse (SQLite in the data home unless a URL is set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'warehouse.db').resolve()}"
+
+    def __repr__(self) -> str:  # never show a password embedded in the database URL
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(self.warehouse_url).render_as_string(hide_password=True)
+        return f"Settings(home={str(self.home)!r}, warehouse={shown!r}, exchanges={self.exchanges!r})"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default: ``os.environ`` after loading ``.env``)."""
+    if environ is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+        environ = dict(os.environ)
+    fields: dict[str, object] = {}
+    mapping = {
+        "SIGNALWORKS_HOME": ("home", Path),
+        "SIGNALWORKS_DATABASE_URL": ("database_url", str),
+        "SIGNALWORKS_EXCHANGES": ("exchanges", _split),
+        "SIGNALWORKS_SIM_SEED": ("sim_seed", int),
+        "SIGNALWORKS_COINGECKO": ("coingecko", str.lower),
+        "SIGNALWORKS_COINGECKO_BASE_URL": ("coingecko_base_url", str),
+        "SIGNALWORKS_COINGECKO_TOP": ("coingecko_top", int),
+        "SIGNALWORKS_QUOTE": ("quote", str.upper),
+        "SIGNALWORKS_CANDLES_1H_SYMBOLS": ("candles_1h_symbols", int),
+        "SIGNALWORKS_CANDLES_1M_SYMBOLS": ("candles_1m_symbols", int),
+        "SIGNALWORKS_RETENTION_1M_DAYS": ("retention_1m_days", int),
+        "SIGNALWORKS_START_DATE": ("start_date", date.fromisoformat),
+        "SIGNALWORKS_FRESHNESS_HOURS": ("freshness_hours", int),
+    }
+    for variable, (field, convert) in mapping.items():
+        raw = environ.get(variable, "").strip()
+        if raw:
+            try:
+                fields[field] = convert(raw)
+            except ValueError as error:
+                raise ValueError(f"{variable}={raw!r} is not valid: {error}") from error
+    return Settings(**fields)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return settings_from_env()

@@ -1,0 +1,93 @@
+"""Dialect-specific bulk paths: columnar reads and binary-COPY / executemany writes.
+
+PostgreSQL goes through ADBC (libpq binary COPY for writes, Arrow for reads); SQLite through the
+stdlib driver with ``executemany`` inside one ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from ml.marketdata.frames import TS
+
+
+def libpq_uri(engine: Engine) -> str:
+    """The libpq URI (with password) of a PostgreSQL engine, for ADBC."""
+    url = engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def adbc_connection(engine: Engine) -> Iterator[Any]:
+    """An ADBC PostgreSQL connection (autocommit off: the caller commits)."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    connection = adbc.connect(libpq_uri(engine))
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def to_sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+    """Rows for the SQLite driver: datetimes as epoch milliseconds, booleans as 0/1."""
+    converted = frame.with_columns(
+        [
+            pl.col(name).dt.epoch("ms")
+            for name, dtype in frame.schema.items()
+            if isinstance(dtype, pl.Datetime)
+        ]
+    )
+    return converted.rows()
+
+
+def sqlite_insert(connection: Any, table: str, frame: pl.DataFrame) -> int:
+    """``executemany`` INSERT of ``frame`` into ``table`` on a raw sqlite3 connection."""
+    if frame.is_empty():
+        return 0
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    cursor = connection.cursor()
+    cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', to_sqlite_rows(frame))
+    cursor.close()
+    return frame.height
+
+
+def sqlite_read(connection: Any, sql: str, params: Sequence[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Run ``sql`` and build a frame with ``schema``; integer ms become ``Datetime("ms","UTC")``."""
+    cursor = connection.execute(sql, params)
+    rows = cursor.fetchall()
+    names = [d[0] for d in cursor.description]
+    raw_schema = {n: (pl.Int64() if isinstance(schema[n], pl.Datetime) else schema[n]) for n in names}
+    frame = pl.DataFrame(rows, schema=raw_schema, orient="row")
+    return frame.with_columns(
+        [pl.col(n).cast(TS) for n in names if isinstance(schema[n], pl.Datetime)]
+    )
+
+
+def arrow_to_polars(table: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Arrow table from ADBC into a polars frame with exactly the columns' ``schema`` types."""
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns([pl.col(n).cast(schema[n]) for n in frame.columns if n in schema])
+
+
+def month_starts(start: datetime, end: datetime) -> list[datetime]:
+    """First instant of every UTC month that intersects ``[start, end)``."""
+    current = datetime(start.year, start.month, 1, tzinfo=UTC)
+    months = []
+    while current < end:
+        months.append(current)
+        current = datetime(current.year + (current.month == 12), current.month % 12 + 1, 1, tzinfo=UTC)
+    return months
+
+
+def is_postgres(engine: Engine) -> bool:
+    return make_url(str(engine.url)).get_backend_name() == "postgresql"

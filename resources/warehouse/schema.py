@@ -1,0 +1,153 @@
+"""Every warehouse table, described once with SQLAlchemy Core.
+
+Timestamps are UTC: ``timestamptz`` on PostgreSQL and integer milliseconds since the epoch on
+SQLite (compact and fast; ``datetime(ts / 1000, 'unixepoch')`` shows them). The candle table is
+range-partitioned by month on PostgreSQL; partitions are created on demand by the writer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    Float,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """A UTC instant: ``timestamptz`` on PostgreSQL, epoch milliseconds elsewhere."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(BigInteger())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, int):
+            value = datetime.fromtimestamp(value / 1000, tz=UTC)
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} bound to a UTC column")
+        if dialect.name == "postgresql":
+            return value
+        return int(value.timestamp() * 1000)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+metadata = MetaData()
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("exchange", String(32), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("ts", UtcTimestamp(), nullable=False),
+    Column("open", Float(53), nullable=False),
+    Column("high", Float(53), nullable=False),
+    Column("low", Float(53), nullable=False),
+    Column("close", Float(53), nullable=False),
+    Column("volume", Float(53), nullable=False),
+    PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts", name="candles_pkey"),
+    postgresql_partition_by="RANGE (ts)",
+    sqlite_with_rowid=False,
+)
+
+markets = Table(
+    "markets",
+    metadata,
+    Column("exchange", String(32), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("base", String(32), nullable=False),
+    Column("quote", String(32), nullable=False),
+    Column("settle", String(32)),
+    Column("market_type", String(16), nullable=False),
+    Column("is_spot", Boolean, nullable=False),
+    Column("contract", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("quote_volume_24h", Float(53)),
+    Column("liquidity_rank", BigInteger),
+    Column("updated_at", UtcTimestamp(), nullable=False),
+    PrimaryKeyConstraint("exchange", "symbol", name="markets_pkey"),
+)
+
+market_declarations = Table(
+    "market_declarations",
+    metadata,
+    Column("exchange", String(32), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("timeframes", String(64), nullable=False, server_default="1h,1m"),
+    Column("reason", Text),
+    Column("created_at", UtcTimestamp(), nullable=False),
+    PrimaryKeyConstraint("exchange", "symbol", name="market_declarations_pkey"),
+)
+
+coingecko_markets = Table(
+    "coingecko_markets",
+    metadata,
+    Column("snapshot_ts", UtcTimestamp(), nullable=False),
+    Column("coin_id", String(128), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("name", String(256)),
+    Column("market_cap_rank", BigInteger),
+    Column("price_usd", Float(53)),
+    Column("market_cap_usd", Float(53)),
+    Column("fdv_usd", Float(53)),
+    Column("total_volume_usd", Float(53)),
+    Column("circulating_supply", Float(53)),
+    Column("total_supply", Float(53)),
+    Column("max_supply", Float(53)),
+    Column("price_change_pct_24h", Float(53)),
+    Column("ath_usd", Float(53)),
+    Column("ath_ts", UtcTimestamp()),
+    Column("atl_usd", Float(53)),
+    Column("atl_ts", UtcTimestamp()),
+    Column("last_updated", UtcTimestamp()),
+    Column("days_since_ath", Float(53)),
+    Column("within_5pct_of_ath", Boolean),
+    Column("within_10pct_of_ath", Boolean),
+    Column("within_15pct_of_ath", Boolean),
+    Column("within_90pct_of_ath", Boolean),
+    PrimaryKeyConstraint("snapshot_ts", "coin_id", name="coingecko_markets_pkey"),
+)
+Index("coingecko_markets_rank", coingecko_markets.c.snapshot_ts, coingecko_markets.c.market_cap_rank)
+
+derivatives = Table(
+    "derivatives",
+    metadata,
+    Column("exchange", String(32), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("ts", UtcTimestamp(), nullable=False),
+    Column("funding_rate", Float(53)),
+    Column("next_funding_ts", UtcTimestamp()),
+    Column("mark_price", Float(53)),
+    Column("open_interest", Float(53)),
+    Column("open_interest_value", Float(53)),
+    PrimaryKeyConstraint("exchange", "symbol", "ts", name="derivatives_pkey"),
+)
+
+#: Tables whose ``ts``-like column drives monthly partitioning on PostgreSQL.
+PARTITIONED_TABLES: dict[str, str] = {"candles": "ts"}

@@ -1,0 +1,293 @@
+"""The warehouse: idempotent slice writes and polars reads over SQLite or PostgreSQL.
+
+Every write replaces a precisely-defined slice inside one transaction (delete the slice, insert the
+new rows), so re-running it is idempotent and a crash mid-write leaves the previous slice intact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, text
+
+from ml.marketdata.frames import CANDLE_KEY, CANDLE_SCHEMA, COINGECKO_SCHEMA, DERIVATIVES_SCHEMA, TS
+from resources.warehouse import bulk
+from resources.warehouse.engine import get_engine
+
+logger = logging.getLogger(__name__)
+
+_PARTITION_LOCK = 7_236_112
+
+MARKETS_SCHEMA: dict[str, pl.DataType] = {
+    "exchange": pl.String(),
+    "symbol": pl.String(),
+    "base": pl.String(),
+    "quote": pl.String(),
+    "settle": pl.String(),
+    "market_type": pl.String(),
+    "is_spot": pl.Boolean(),
+    "contract": pl.Boolean(),
+    "active": pl.Boolean(),
+    "quote_volume_24h": pl.Float64(),
+    "liquidity_rank": pl.Int64(),
+    "updated_at": TS,
+}
+DECLARATIONS_SCHEMA: dict[str, pl.DataType] = {
+    "exchange": pl.String(),
+    "symbol": pl.String(),
+    "timeframes": pl.String(),
+    "reason": pl.String(),
+    "created_at": TS,
+}
+COINGECKO_TABLE_SCHEMA: dict[str, pl.DataType] = {
+    **COINGECKO_SCHEMA,
+    "days_since_ath": pl.Float64(),
+    "within_5pct_of_ath": pl.Boolean(),
+    "within_10pct_of_ath": pl.Boolean(),
+    "within_15pct_of_ath": pl.Boolean(),
+    "within_90pct_of_ath": pl.Boolean(),
+}
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A set of rows a write replaces: equality filters, ``IN`` filters and a ``ts`` range."""
+
+    equals: dict[str, Any]
+    within: dict[str, Sequence[Any]] | None = None
+    ts_column: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def where(self, postgres: bool) -> tuple[str, dict[str, Any]]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        for i, (column, value) in enumerate(self.equals.items()):
+            clauses.append(f'"{column}" = :e{i}')
+            params[f"e{i}"] = _bind(value, postgres)
+        for i, (column, values) in enumerate((self.within or {}).items()):
+            names = [f"w{i}_{j}" for j in range(len(values))]
+            if not names:
+                clauses.append("1 = 0")
+                continue
+            clauses.append(f'"{column}" IN ({", ".join(":" + n for n in names)})')
+            params.update({n: _bind(v, postgres) for n, v in zip(names, values, strict=True)})
+        if self.ts_column is not None:
+            if self.start is not None:
+                clauses.append(f'"{self.ts_column}" >= :start')
+                params["start"] = _bind(self.start, postgres)
+            if self.end is not None:
+                clauses.append(f'"{self.ts_column}" < :end')
+                params["end"] = _bind(self.end, postgres)
+        return " AND ".join(clauses) or "1 = 1", params
+
+
+def _bind(value: Any, postgres: bool) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the warehouse stores UTC instants")
+        return value if postgres else int(value.timestamp() * 1000)
+    return value
+
+
+class Warehouse:
+    """Typed access to the warehouse tables behind one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = bulk.is_postgres(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> Warehouse:
+        return cls(get_engine(url))
+
+    @property
+    def description(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- generic slice replacement ---------------------------------------------------------
+    def replace_slice(self, table: str, frame: pl.DataFrame, where: Slice,
+                      schema: dict[str, pl.DataType]) -> int:
+        """Delete the rows matching ``where`` and insert ``frame``, in one transaction."""
+        frame = frame.select([pl.col(c).cast(t) for c, t in schema.items()])
+        self._check_inside(frame, where)
+        if self.postgres:
+            return self._replace_postgres(table, frame, where)
+        return self._replace_sqlite(table, frame, where)
+
+    @staticmethod
+    def _check_inside(frame: pl.DataFrame, where: Slice) -> None:
+        for column, value in where.equals.items():
+            outside = frame.filter(pl.col(column) != value).height
+            if outside:
+                raise ValueError(f"{outside} rows have {column} != {value!r}: outside the slice being replaced")
+        for column, values in (where.within or {}).items():
+            outside = frame.filter(~pl.col(column).is_in(list(values))).height
+            if outside:
+                raise ValueError(f"{outside} rows have {column} outside the slice being replaced")
+        if where.ts_column is not None and frame.height:
+            ts = frame.get_column(where.ts_column)
+            if (where.start is not None and ts.min() < where.start) or (
+                where.end is not None and ts.max() >= where.end
+            ):
+                raise ValueError(
+                    f"rows with {where.ts_column} outside [{where.start}, {where.end}): "
+                    "refusing to write outside the slice being replaced"
+                )
+
+    def _replace_sqlite(self, table: str, frame: pl.DataFrame, where: Slice) -> int:
+        clause, params = where.where(postgres=False)
+        with self.engine.begin() as connection:
+            connection.execute(text(f'DELETE FROM "{table}" WHERE {clause}'), params)
+            raw = connection.connection.driver_connection
+            return bulk.sqlite_insert(raw, table, frame)
+
+    def _replace_postgres(self, table: str, frame: pl.DataFrame, where: Slice) -> int:
+        clause, params = where.where(postgres=True)
+        with bulk.adbc_connection(self.engine) as connection, connection.cursor() as cursor:
+            if table in ("candles",) and frame.height:
+                self._ensure_month_partitions(cursor, table, frame.get_column("ts").min(),
+                                              frame.get_column("ts").max())
+            sql, values = _to_positional(f'DELETE FROM "{table}" WHERE {clause}', params)
+            cursor.execute(sql, values)
+            if frame.height:
+                cursor.adbc_ingest(table, frame.to_arrow(), mode="append")
+            connection.commit()
+        return frame.height
+
+    @staticmethod
+    def _ensure_month_partitions(cursor: Any, table: str, first: datetime, last: datetime) -> None:
+        """Create the monthly range partitions covering ``[first, last]`` if missing."""
+        cursor.execute(f"SELECT pg_advisory_xact_lock({_PARTITION_LOCK})")
+        for month in bulk.month_starts(first, last + timedelta(milliseconds=1)):
+            following = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+            cursor.execute(
+                f'CREATE TABLE IF NOT EXISTS "{table}_{month:%Y_%m}" PARTITION OF "{table}" '
+                f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"
+            )
+
+    def read(self, table: str, schema: dict[str, pl.DataType], where: Slice,
+             order_by: Sequence[str] = ()) -> pl.DataFrame:
+        """Rows of ``table`` matching ``where`` as a polars frame with ``schema``."""
+        columns = ", ".join(f'"{c}"' for c in schema)
+        order = f" ORDER BY {', '.join(chr(34) + c + chr(34) for c in order_by)}" if order_by else ""
+        clause, params = where.where(postgres=self.postgres)
+        sql = f'SELECT {columns} FROM "{table}" WHERE {clause}{order}'
+        if self.postgres:
+            positional, values = _to_positional(sql, params)
+            with bulk.adbc_connection(self.engine) as connection, connection.cursor() as cursor:
+                cursor.execute(positional, values)
+                table_data = cursor.fetch_arrow_table()
+            frame = bulk.arrow_to_polars(table_data, schema)
+            if frame.is_empty() and not frame.columns:
+                return pl.DataFrame(schema=schema)
+            return frame.select(list(schema))
+        positional, values = _to_positional(sql, params, style="?")
+        with self.engine.connect() as connection:
+            raw = connection.connection.driver_connection
+            return bulk.sqlite_read(raw, positional, values, schema)
+
+    # -- candles ---------------------------------------------------------------------------
+    def replace_candles(self, frame: pl.DataFrame, *, exchange: str, timeframe: str,
+                        start: datetime, end: datetime, symbols: Sequence[str]) -> int:
+        """Replace the candles of ``symbols`` on ``exchange`` × ``timeframe`` in ``[start, end)``.
+
+        Symbols not listed are left untouched (a symbol that failed to fetch keeps its old rows).
+        """
+        frame = frame.unique(subset=list(CANDLE_KEY), keep="last").sort(list(CANDLE_KEY))
+        where = Slice({"exchange": exchange, "timeframe": timeframe}, {"symbol": sorted(set(symbols))},
+                      "ts", start, end)
+        return self.replace_slice("candles", frame, where, CANDLE_SCHEMA)
+
+    def read_candles(self, *, timeframe: str, exchange: str | None = None,
+                     symbols: Sequence[str] | None = None, start: datetime | None = None,
+                     end: datetime | None = None) -> pl.DataFrame:
+        """Candles sorted by (exchange, symbol, ts), ``ts`` as ``Datetime("ms","UTC")``."""
+        equals: dict[str, Any] = {"timeframe": timeframe}
+        if exchange is not None:
+            equals["exchange"] = exchange
+        where = Slice(equals, {"symbol": list(symbols)} if symbols is not None else None, "ts", start, end)
+        return self.read("candles", CANDLE_SCHEMA, where, order_by=("exchange", "symbol", "ts"))
+
+    def delete_candles_before(self, *, timeframe: str, before: datetime) -> int:
+        """Delete every ``timeframe`` candle older than ``before``; returns the number deleted."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                text('DELETE FROM candles WHERE timeframe = :tf AND ts < :before'),
+                {"tf": timeframe, "before": _bind(before, self.postgres)},
+            )
+            return int(result.rowcount or 0)
+
+    # -- markets ---------------------------------------------------------------------------
+    def replace_markets(self, frame: pl.DataFrame, *, exchange: str) -> int:
+        return self.replace_slice("markets", frame, Slice({"exchange": exchange}), MARKETS_SCHEMA)
+
+    def read_markets(self, exchange: str | None = None) -> pl.DataFrame:
+        where = Slice({"exchange": exchange} if exchange else {})
+        return self.read("markets", MARKETS_SCHEMA, where, order_by=("exchange", "symbol"))
+
+    def read_declarations(self, exchange: str | None = None) -> pl.DataFrame:
+        where = Slice({"exchange": exchange} if exchange else {})
+        return self.read("market_declarations", DECLARATIONS_SCHEMA, where, order_by=("exchange", "symbol"))
+
+    def declare_markets(self, frame: pl.DataFrame) -> int:
+        """Force-track ``(exchange, symbol)`` pairs (replacing earlier declarations of those pairs)."""
+        total = 0
+        for (exchange,), group in frame.group_by(["exchange"]):
+            where = Slice({"exchange": exchange}, {"symbol": group.get_column("symbol").to_list()})
+            total += self.replace_slice("market_declarations", group, where, DECLARATIONS_SCHEMA)
+        return total
+
+    # -- CoinGecko -------------------------------------------------------------------------
+    def replace_coingecko_snapshot(self, frame: pl.DataFrame, *, snapshot_ts: datetime) -> int:
+        return self.replace_slice("coingecko_markets", frame, Slice({"snapshot_ts": snapshot_ts}),
+                                  COINGECKO_TABLE_SCHEMA)
+
+    def read_coingecko(self, snapshot_ts: datetime | None = None) -> pl.DataFrame:
+        where = Slice({"snapshot_ts": snapshot_ts} if snapshot_ts else {})
+        return self.read("coingecko_markets", COINGECKO_TABLE_SCHEMA, where,
+                         order_by=("snapshot_ts", "market_cap_rank"))
+
+    # -- derivatives -----------------------------------------------------------------------
+    def replace_derivatives(self, frame: pl.DataFrame, *, exchange: str, ts: datetime) -> int:
+        symbols = frame.get_column("symbol").to_list()
+        where = Slice({"exchange": exchange, "ts": ts}, {"symbol": symbols})
+        return self.replace_slice("derivatives", frame, where, DERIVATIVES_SCHEMA)
+
+    def read_derivatives(self, exchange: str | None = None) -> pl.DataFrame:
+        where = Slice({"exchange": exchange} if exchange else {})
+        return self.read("derivatives", DERIVATIVES_SCHEMA, where, order_by=("exchange", "symbol", "ts"))
+
+    def latest_candle_ts(self, *, exchange: str, timeframe: str) -> datetime | None:
+        """Open time of the newest stored candle for ``exchange`` x ``timeframe`` (None if none)."""
+        value = self.scalar("SELECT MAX(ts) FROM candles WHERE exchange = :e AND timeframe = :tf",
+                            e=exchange, tf=timeframe)
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        """One value from a read-only query (for checks and summaries)."""
+        with self.engine.connect() as connection:
+            return connection.execute(text(sql), params).scalar()
+
+
+def _to_positional(sql: str, params: dict[str, Any], style: str = "$") -> tuple[str, list[Any]]:
+    """Rewrite ``:name`` parameters to ``$1``/``?`` placeholders for the DBAPI drivers."""
+    import re
+
+    values: list[Any] = []
+
+    def replace(match: re.Match[str]) -> str:
+        values.append(params[match.group(1)])
+        return f"${len(values)}" if style == "$" else "?"
+
+    return re.sub(r":([a-z]\w*)", replace, sql), values
+
