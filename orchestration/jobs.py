@@ -7,7 +7,6 @@ from dagster import (
     AssetSelection,
     Config,
     JobDefinition,
-    MultiPartitionsDefinition,
     OpExecutionContext,
     define_asset_job,
     job,
@@ -19,11 +18,10 @@ from pydantic import Field
 from resources.warehouse.resource import WarehouseResource
 
 
-def candle_job(timeframe: str, partitions_def: MultiPartitionsDefinition) -> UnresolvedAssetJobDefinition:
+def candle_job(timeframe: str) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
         f"candles_{timeframe}_job",
         selection=AssetSelection.assets(f"candles_{timeframe}"),
-        partitions_def=partitions_def,
         description=f"Closed {timeframe} candles for one day x exchange partition.",
     )
 

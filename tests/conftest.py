@@ -16,6 +16,11 @@ from resources.warehouse.store import Warehouse
 from tests.support.postgres import PostgresUnavailableError, throwaway_postgres
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the Definitions test module first: nothing else matters if the code location breaks."""
+    items.sort(key=lambda item: 0 if "test_definitions.py" in item.nodeid else 1)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """URL of a PostgreSQL 15 server for the whole session (skips locally, fails under CI)."""

@@ -1,0 +1,96 @@
+"""The ``signalworks`` command: ``demo`` runs the main jobs on the configured deployment and
+prints what was stored; ``summary`` prints the summary only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from datetime import timedelta
+
+from orchestration.settings import get_settings
+
+log = logging.getLogger("signalworks")
+
+#: Dagster's console logger at WARNING: the demo prints its own one-line-per-run progress.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    if os.environ.get("DAGSTER_HOME"):
+        os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+        return DagsterInstance.get()
+    return DagsterInstance.ephemeral()
+
+
+def run_demo(days: int) -> int:
+    from dagster import MultiPartitionKey
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from orchestration.definitions import build_definitions
+    from orchestration.summary import print_summary
+
+    settings = get_settings()
+    defs = build_definitions(settings)
+    instance = _instance()
+    clock_now = defs.resources["exchanges"].clock()()  # type: ignore[attr-defined]
+    today = clock_now.date()
+    first = today - timedelta(days=days - 1)
+    print(f"Signalworks demo: {', '.join(settings.exchanges)} | {first} .. {today} (UTC) | "
+          f"warehouse {settings!r}\n")
+    failed = False
+
+    def run(job_name: str, **kwargs: object) -> None:
+        nonlocal failed
+        started = time.monotonic()
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET, **kwargs)
+        status = "ok" if result.success else "FAILED"
+        failed |= not result.success
+        label = kwargs.get("tags", {}).get(ASSET_PARTITION_RANGE_START_TAG, "")  # type: ignore[union-attr]
+        print(f"  {job_name:<24} {label:<20} {status:<6} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
+        if not result.success:
+            for event in result.all_events:
+                if event.is_failure:
+                    print(f"      {event.message}")
+
+    run("markets_job")
+    for exchange in settings.exchanges:
+        tags = {
+            ASSET_PARTITION_RANGE_START_TAG: str(MultiPartitionKey({"date": first.isoformat(), "exchange": exchange})),
+            ASSET_PARTITION_RANGE_END_TAG: str(MultiPartitionKey({"date": today.isoformat(), "exchange": exchange})),
+        }
+        run("candles_1h_job", tags=tags)
+        run("candles_1m_job", tags=tags)
+    run("derivatives_job")
+    run("coingecko_job")
+    print()
+    print_summary(settings, instance)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="signalworks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="materialise the market-data assets and print a summary")
+    demo.add_argument("--days", type=int, default=3, help="days of candles, today included (default 3)")
+    commands.add_parser("summary", help="print what the warehouse holds")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "demo":
+        return run_demo(args.days)
+    from orchestration.summary import print_summary
+
+    print_summary(get_settings(), _instance())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

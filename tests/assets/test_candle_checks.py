@@ -1,0 +1,124 @@
+"""Every candle check passes on clean data and fails on injected bad data."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    materialize,
+)
+from sqlalchemy import text
+
+from assets.candles import build_candles_asset
+from assets.checks import build_candle_checks
+from ml.marketdata.timeframes import day_bounds
+from orchestration.partitions import candle_partitions
+from orchestration.settings import Settings
+from resources.warehouse.store import Warehouse
+from tests.assets.conftest import NOW, sim_definitions, sim_resources
+
+DAY = "2024-03-11"
+KEY = f"{DAY}|sim"
+
+
+@pytest.fixture
+def loaded(tmp_path: Path, instance: DagsterInstance) -> tuple[Settings, Warehouse]:
+    defs, settings = sim_definitions(tmp_path)
+    defs.resolve_job_def("markets_job").execute_in_process(instance=instance)
+    defs.resolve_job_def("candles_1h_job").execute_in_process(instance=instance, partition_key=KEY)
+    return settings, Warehouse.from_url(settings.warehouse_url)
+
+
+def run_check(settings: Settings, name: str, *, now: datetime = NOW) -> tuple[bool, dict]:
+    """Run one check of ``candles_1h`` on its own (the asset itself is not re-materialised)."""
+    partitions = candle_partitions(settings)
+    candles = build_candles_asset("1h", partitions_def=partitions, default_top_n=0)
+    checks = [c for c in build_candle_checks(candles, timeframe="1h", partitions_def=partitions, default_top_n=0,
+                                             freshness_hours=settings.freshness_hours)
+              if AssetCheckKey(AssetKey("candles_1h"), name) in c.check_keys]
+    # a check-only run carries its partition as a run tag, as Dagster's own check-only runs do
+    result = materialize([candles, *checks], selection=AssetSelection.checks(*checks),
+                         resources=sim_resources(settings, now=now), raise_on_error=False,
+                         tags={"dagster/partition": KEY} if name != "fresh" else None)
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation.passed, {k: v.value for k, v in evaluation.metadata.items()}
+
+
+@pytest.mark.parametrize("name", ["unique_keys", "ohlc_sanity", "no_gaps"])
+def test_checks_pass_on_clean_data(loaded: tuple[Settings, Warehouse], name: str) -> None:
+    passed, _ = run_check(loaded[0], name)
+    assert passed
+
+
+def test_ohlc_sanity_fails_on_a_broken_candle(loaded: tuple[Settings, Warehouse]) -> None:
+    settings, warehouse = loaded
+    start, end = day_bounds(DAY)
+    btc = warehouse.read_candles(timeframe="1h", exchange="sim", symbols=["BTC/USDT"], start=start, end=end)
+    broken = btc.with_columns(pl.when(pl.col("ts") == start + timedelta(hours=5))
+                              .then(pl.col("low") * 0.5).otherwise(pl.col("high")).alias("high"))
+    warehouse.replace_candles(broken, exchange="sim", timeframe="1h", start=start, end=end, symbols=["BTC/USDT"])
+    passed, metadata = run_check(settings, "ohlc_sanity")
+    assert not passed
+    assert metadata["violations"] == 1
+
+
+def test_no_gaps_reports_missing_candles(loaded: tuple[Settings, Warehouse]) -> None:
+    settings, warehouse = loaded
+    start, _ = day_bounds(DAY)
+    with warehouse.engine.begin() as connection:
+        connection.execute(text("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND ts >= :a AND ts < :b"),
+                           {"a": int((start + timedelta(hours=3)).timestamp() * 1000),
+                            "b": int((start + timedelta(hours=6)).timestamp() * 1000)})
+    passed, metadata = run_check(settings, "no_gaps")
+    assert not passed
+    assert metadata["gap_runs"] == 1 and metadata["missing_candles"] == 3
+    assert "ETH/USDT" in metadata["gaps"]
+
+
+def test_unique_keys_fails_when_a_duplicate_slips_in(loaded: tuple[Settings, Warehouse]) -> None:
+    """The primary key prevents duplicates; this guards against a table that lost it (a manual
+    restore, a schema drift): rebuild it without the key and slip a duplicate in."""
+    settings, warehouse = loaded
+    with warehouse.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE candles_copy AS SELECT * FROM candles"))
+        connection.execute(text("DROP TABLE candles"))
+        connection.execute(text("ALTER TABLE candles_copy RENAME TO candles"))
+        connection.execute(text("INSERT INTO candles SELECT * FROM candles WHERE symbol = 'BTC/USDT' LIMIT 2"))
+    passed, metadata = run_check(settings, "unique_keys")
+    assert not passed
+    assert metadata["duplicates"] == 2
+
+
+def test_fresh_fails_when_the_newest_candle_is_old(tmp_path: Path, instance: DagsterInstance) -> None:
+    defs, settings = sim_definitions(tmp_path)
+    defs.resolve_job_def("markets_job").execute_in_process(instance=instance)
+    defs.resolve_job_def("candles_1h_job").execute_in_process(instance=instance, partition_key=f"{NOW.date()}|sim")
+    assert run_check(settings, "fresh")[0]
+    passed, metadata = run_check(settings, "fresh", now=NOW + timedelta(hours=5))
+    assert not passed
+    assert metadata["stale"] == {"sim": 5.5}
+
+
+def test_a_gap_the_exchange_really_has_is_reported_not_filled(tmp_path: Path, instance: DagsterInstance) -> None:
+    defs, settings = sim_definitions(tmp_path)
+    defs.resolve_job_def("markets_job").execute_in_process(instance=instance)
+    warehouse = Warehouse.from_url(settings.warehouse_url)
+    start, end = day_bounds(DAY)
+    from resources.exchanges.sim import SimExchange
+
+    outage = SimExchange("sim", clock=lambda: NOW, outages=((start + timedelta(hours=10), start + timedelta(hours=12)),))
+    candles = outage.fetch_ohlcv("SOL/USDT", "1h", start, end)
+    assert candles.height == 22  # the simulated exchange really lacks two hours
+    warehouse.replace_candles(candles.with_columns(pl.lit("sim").alias("exchange"), pl.lit("SOL/USDT").alias("symbol"),
+                                                   pl.lit("1h").alias("timeframe")),
+                              exchange="sim", timeframe="1h", start=start, end=end, symbols=["SOL/USDT"])
+    passed, metadata = run_check(settings, "no_gaps")
+    assert not passed
+    assert metadata["missing_candles"] >= 2
