@@ -12,6 +12,7 @@ from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
 
 from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks
+from assets.mtf import build_mtf_asset
 from assets.reference import build_coingecko_asset, derivatives, markets
 from orchestration.jobs import (
     build_retention_job,
@@ -87,7 +88,8 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
     return Definitions(
-        assets=[markets, candles_1h, candles_1m, derivatives, build_coingecko_asset(settings.coingecko_top)],
+        assets=[markets, candles_1h, candles_1m, build_mtf_asset(partitions), derivatives,
+                build_coingecko_asset(settings.coingecko_top)],
         asset_checks=checks,
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job],
         schedules=build_schedules(

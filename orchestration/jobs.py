@@ -19,10 +19,15 @@ from resources.warehouse.resource import WarehouseResource
 
 
 def candle_job(timeframe: str) -> UnresolvedAssetJobDefinition:
+    """The 1h job also rebuilds the multi-timeframe candles of the same partitions."""
+    selection = AssetSelection.assets(f"candles_{timeframe}")
+    if timeframe == "1h":
+        selection = selection | AssetSelection.assets("candles_mtf")
     return define_asset_job(
         f"candles_{timeframe}_job",
-        selection=AssetSelection.assets(f"candles_{timeframe}"),
-        description=f"Closed {timeframe} candles for one day x exchange partition.",
+        selection=selection,
+        description=f"Closed {timeframe} candles for one day x exchange partition"
+        + (", then the 2h..1M candles built from them." if timeframe == "1h" else "."),
     )
 
 

@@ -90,7 +90,7 @@ def test_unique_keys_fails_when_a_duplicate_slips_in(loaded: tuple[Settings, War
         connection.execute(text("CREATE TABLE candles_copy AS SELECT * FROM candles"))
         connection.execute(text("DROP TABLE candles"))
         connection.execute(text("ALTER TABLE candles_copy RENAME TO candles"))
-        connection.execute(text("INSERT INTO candles SELECT * FROM candles WHERE symbol = 'BTC/USDT' LIMIT 2"))
+        connection.execute(text("INSERT INTO candles SELECT * FROM candles WHERE symbol = 'BTC/USDT' AND timeframe = '1h' LIMIT 2"))
     passed, metadata = run_check(settings, "unique_keys")
     assert not passed
     assert metadata["duplicates"] == 2
