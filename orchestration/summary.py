@@ -47,6 +47,8 @@ def print_summary(settings: Settings, instance: DagsterInstance) -> None:
     exchange = settings.exchanges[0]
     btc = store.read_candles(timeframe="1h", exchange=exchange, symbols=["BTC/USDT"])
     _table(btc.tail(3).drop("exchange", "timeframe"), f"Latest 1h candles, BTC/USDT on {exchange}")
+    four_hourly = store.read_candles(timeframe="4h", exchange=exchange, symbols=["ETH/USDT"])
+    _table(four_hourly.tail(4).drop("exchange"), f"Latest complete 4h candles, ETH/USDT on {exchange} (built from 1h)")
     derivatives = store.read_derivatives()
     if derivatives.height:
         latest = derivatives.filter(pl.col("ts") == pl.col("ts").max())
@@ -81,7 +83,6 @@ def _print_checks(instance: DagsterInstance) -> None:
                 event = records[0].event
                 evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
                 rows.append({"asset": asset, "check": check,
-                             "passed": None if evaluation is None else evaluation.passed,
-                             "partition": getattr(evaluation, "partition", None)})
+                             "passed": None if evaluation is None else evaluation.passed})
     if rows:
         _table(pl.DataFrame(rows), "Latest asset checks")

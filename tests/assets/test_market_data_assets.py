@@ -177,3 +177,20 @@ def test_unpartitioned_jobs_are_idempotent(sim_defs: tuple[Definitions, Warehous
     assert _run(defs, job, instance).success
     assert (warehouse.read_markets().height, warehouse.read_derivatives().height,
             warehouse.read_coingecko().height) == before
+
+
+def test_the_same_assets_on_postgresql(tmp_path: Path, instance: DagsterInstance, postgres_url: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNALWORKS_DATABASE_URL", postgres_url)
+    defs, settings = sim_definitions(tmp_path, database_url=postgres_url)
+    warehouse = Warehouse.from_url(postgres_url)
+    assert warehouse.postgres
+    assert _run(defs, "markets_job", instance).success
+    result = _run(defs, "candles_1h_job", instance, partition_key=_key("2024-03-11"))
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name != "fresh")
+    spot = warehouse.read_markets("sim").filter(pl.col("market_type") == "spot").height
+    assert warehouse.read_candles(timeframe="1h", exchange="sim").height == spot * 24
+    assert warehouse.read_candles(timeframe="1d", exchange="sim").height == spot
+    assert _run(defs, "coingecko_job", instance).success
+    assert _run(defs, "derivatives_job", instance).success

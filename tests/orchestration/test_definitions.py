@@ -81,3 +81,17 @@ def test_imports_point_one_way() -> None:
     out = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
+
+
+def test_secrets_reach_resources_as_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.definitions import build_resources
+
+    monkeypatch.setenv("SIGNALWORKS_BINANCE_API_KEY", "k-123-secret")
+    monkeypatch.setenv("SIGNALWORKS_COINGECKO_API_KEY", "cg-456-secret")
+    settings = settings_from_env({"SIGNALWORKS_EXCHANGES": "binance,sim", "SIGNALWORKS_COINGECKO": "live"})
+    resources = build_resources(settings)
+    exchanges, coingecko = resources["exchanges"], resources["coingecko"]
+    assert "k-123-secret" not in repr(exchanges) and "cg-456-secret" not in repr(coingecko)
+    assert exchanges.credentials[0].api_key == "SIGNALWORKS_BINANCE_API_KEY"  # the variable, not its value
+    assert exchanges.process_config_and_initialize().credentials[0].api_key == "k-123-secret"
+    assert coingecko.process_config_and_initialize().api_key == "cg-456-secret"
