@@ -45,7 +45,7 @@ def to_sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
             if isinstance(dtype, pl.Datetime)
         ]
     )
-    return converted.rows()
+    return list(zip(*(converted.get_column(c).to_list() for c in converted.columns), strict=True))
 
 
 def sqlite_insert(connection: Any, table: str, frame: pl.DataFrame) -> int:
