@@ -18,11 +18,10 @@ from dagster import (
 from pydantic import Field
 
 from assets.ingest import ingest_candles
+from assets.pools import exchange_slot
 from ml.marketdata.universe import tracked_symbols
 from resources.exchanges.resource import ExchangeResource
 from resources.warehouse.resource import WarehouseResource
-
-EXCHANGE_POOL = "exchange_api"
 
 
 class CandlesConfig(Config):
@@ -54,7 +53,6 @@ def build_candles_asset(
         name=f"candles_{timeframe}",
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
-        pool=EXCHANGE_POOL,
         deps=["markets"],
         group_name="market_data",
         kinds={"polars", "sql"},
@@ -81,7 +79,9 @@ def build_candles_asset(
                 raise Failure(f"no tracked {timeframe} symbols for {exchange}: materialise `markets` first")
             client = exchanges.client(exchange)
             try:
-                report = ingest_candles(client, store, timeframe=timeframe, days=days, symbols=symbols)
+                with exchange_slot(context.instance, exchange=exchange, run_id=context.run.run_id,
+                                   step_key=context.get_step_execution_context().step.key, log=context.log):
+                    report = ingest_candles(client, store, timeframe=timeframe, days=days, symbols=symbols)
             finally:
                 client.close()
             context.log.info("%s: %d rows for %d/%d symbols over %d days", exchange, report.rows,

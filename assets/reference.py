@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import polars as pl
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from assets.candles import EXCHANGE_POOL
 from assets.ingest import ingest_derivatives, ingest_markets
+from assets.pools import exchange_slot
 from ml.marketdata.ath import ath_flags
 from resources.coingecko_resource import CoinGeckoResource
 from resources.exchanges.errors import MarketDataError
@@ -23,7 +23,7 @@ def _per_exchange_failures(context: AssetExecutionContext, what: str, failures: 
         raise Failure(f"{what} failed on every exchange", metadata={"failures": MetadataValue.json(failures)})
 
 
-@asset(group_name="market_data", pool=EXCHANGE_POOL, kinds={"sql"})
+@asset(group_name="market_data", kinds={"sql"})
 def markets(context: AssetExecutionContext, exchanges: ExchangeResource,
             warehouse: WarehouseResource) -> MaterializeResult:
     """The universe per exchange (spot and USDT perpetuals) with 24h quote volume and liquidity
@@ -34,7 +34,9 @@ def markets(context: AssetExecutionContext, exchanges: ExchangeResource,
     for exchange in exchanges.exchanges:
         client = exchanges.client(exchange)
         try:
-            counts[exchange] = ingest_markets(client, store).height
+            with exchange_slot(context.instance, exchange=exchange, run_id=context.run.run_id,
+                               step_key=context.get_step_execution_context().step.key, log=context.log):
+                counts[exchange] = ingest_markets(client, store).height
         except MarketDataError as error:
             failures[exchange] = str(error)
         finally:
@@ -46,7 +48,7 @@ def markets(context: AssetExecutionContext, exchanges: ExchangeResource,
                                        "rows": sum(counts.values())})
 
 
-@asset(group_name="market_data", pool=EXCHANGE_POOL, deps=[markets], kinds={"sql"})
+@asset(group_name="market_data", deps=[markets], kinds={"sql"})
 def derivatives(context: AssetExecutionContext, exchanges: ExchangeResource,
                 warehouse: WarehouseResource) -> MaterializeResult:
     """Funding rate, next funding time, mark price and open interest of every active USDT
@@ -63,7 +65,9 @@ def derivatives(context: AssetExecutionContext, exchanges: ExchangeResource,
             continue
         client = exchanges.client(exchange)
         try:
-            frame, errors = ingest_derivatives(client, store, symbols=perps)
+            with exchange_slot(context.instance, exchange=exchange, run_id=context.run.run_id,
+                               step_key=context.get_step_execution_context().step.key, log=context.log):
+                frame, errors = ingest_derivatives(client, store, symbols=perps)
             rows[exchange] = frame.height
             symbol_failures.update({f"{exchange} {s}": e for s, e in errors.items()})
             if not frame.height:
