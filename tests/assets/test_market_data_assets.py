@@ -182,7 +182,7 @@ def test_unpartitioned_jobs_are_idempotent(sim_defs: tuple[Definitions, Warehous
 def test_the_same_assets_on_postgresql(tmp_path: Path, instance: DagsterInstance, postgres_url: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNALWORKS_DATABASE_URL", postgres_url)
-    defs, settings = sim_definitions(tmp_path, database_url=postgres_url)
+    defs, _ = sim_definitions(tmp_path, database_url=postgres_url)
     warehouse = Warehouse.from_url(postgres_url)
     assert warehouse.postgres
     assert _run(defs, "markets_job", instance).success
