@@ -76,7 +76,7 @@ def derivatives(context: AssetExecutionContext, exchanges: ExchangeResource,
             failures[exchange] = str(error)
         finally:
             client.close()
-    _per_exchange_failures(context, "derivatives", failures, len(rows) + len(set(failures) - set(rows)))
+    _per_exchange_failures(context, "derivatives", failures, len(set(rows) | set(failures)))
     return MaterializeResult(metadata={"rows": sum(rows.values()), "per_exchange": MetadataValue.json(rows),
                                        "failed_symbols": MetadataValue.json(symbol_failures)})
 

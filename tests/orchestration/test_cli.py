@@ -1,0 +1,32 @@
+"""``signalworks demo`` end to end in a fresh data home, as `make demo` runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_materialises_and_summarises(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    shutil.copy(ROOT / "deploy" / "dagster.local.yaml", home / "dagster" / "dagster.yaml")
+    env = {**os.environ, "SIGNALWORKS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+           "SIGNALWORKS_CANDLES_1M_SYMBOLS": "5"}
+    env.pop("SIGNALWORKS_DATABASE_URL", None)
+    out = subprocess.run([sys.executable, "-m", "orchestration.cli", "demo", "--days", "1"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for expected in ("markets_job", "candles_1h_job", "candles_1m_job", "derivatives_job", "coingecko_job",
+                     "Candles by exchange and timeframe", "Latest 1h candles, BTC/USDT on sim",
+                     "CoinGecko snapshot", "Latest asset checks", str(home / "warehouse.db")):
+        assert expected in out.stdout, expected
+    assert "FAILED" not in out.stdout
+    assert (home / "warehouse.db").exists()
+    summary = subprocess.run([sys.executable, "-m", "orchestration.cli", "summary"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert summary.returncode == 0 and "Universe by exchange" in summary.stdout
