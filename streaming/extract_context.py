@@ -1,0 +1,343 @@
+r"""Message context for token extraction: links, chain words and labels around an address (pure).
+
+Compiled once per :class:`~streaming.extract_config.ExtractionConfig` into
+:class:`ContextRules`; a :class:`MessageContext` then answers, for one message and lazily
+(chatter without any address never pays for it): which link an address sits in, what that
+link says about chain and role, which label precedes the address, and which chain the words
+of its line or of the whole message favour.
+
+A link is the run of text around an address up to whitespace or one of ``<>"'`()[]{}|\^``,
+when a host (``name.tld``, scheme optional) precedes the address in it. Only links that hold
+an address are read: a chart link names the chain of the pair in it and of the message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from streaming.extract_config import ExtractionConfig
+
+# Roles of one occurrence of an address.
+TOKEN = "token"  # a chart / token page / launchpad link, or a "CA:"-style label
+NEUTRAL = "neutral"  # nothing says either way
+WALLET = "wallet"  # an account/profile link or a "Deployer:"-style label
+TX = "tx"  # inside a transaction or block link
+IGNORED = "ignored"  # inside a link to a host that is never about tokens
+
+STRONG_WEIGHT = 10  # a strong chain word
+WEAK_WEIGHT = 1  # a weak chain word (ETH is also the gas of Base, Arbitrum ...)
+WEAK_CAP = 5  # weak words never add up to a strong one
+URL_WEIGHT = 20  # a link naming the chain, anywhere in the message
+
+_NOT_DELIMITER = re.compile(r"[^\s<>\"'`()\[\]{}|\\^]*")
+_HOST = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})(?::\d{1,5})?(?=[/?#])"
+)
+_WORD = re.compile(r"[#$]?[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
+_ALNUM = re.compile(r"[a-z0-9]+")
+_MAX_LINK = 512
+_TX_SEGMENTS = frozenset({"tx", "txs", "transaction", "transactions", "block", "blocks", "signature"})
+_WALLET_SEGMENTS = frozenset(
+    {"account", "accounts", "wallet", "wallets", "profile", "user", "users", "portfolio", "holder"}
+)
+_TOKEN_SEGMENTS = frozenset(
+    {"token", "tokens", "coin", "coins", "pair", "pairs", "pool", "pools", "pair-explorer",
+     "lp", "swap", "trade", "terminal", "chart", "meme"}
+)
+_NEUTRAL_SEGMENTS = frozenset({"address", "addresses", "contract"})
+_CHAIN_QUERY_KEYS = frozenset({"chain", "chainid", "chain_id", "network", "chainname", "blockchain"})
+_WALLET_QUERY_KEYS = frozenset({"a", "wallet", "owner", "maker", "account", "user"})
+_TOKEN_QUERY_KEYS = frozenset(
+    {"address", "token", "tokenaddress", "ca", "mint", "outputcurrency", "inputcurrency",
+     "outputmint", "inputmint"}
+)
+_LABEL_WINDOW = 48
+
+
+@dataclass(frozen=True, slots=True)
+class UrlSpan:
+    """One link in a message: its span in the text, host, the chain it names, and its kind."""
+
+    start: int
+    end: int
+    host: str
+    chain: str | None
+    aggregator: bool
+    ignored: bool
+
+
+def _suffix_lookup(host: str, table: dict[str, str]) -> str | None:
+    """Value of the longest key that is ``host`` or a parent domain of it."""
+    while True:
+        if host in table:
+            return table[host]
+        dot = host.find(".")
+        if dot < 0:
+            return None
+        host = host[dot + 1 :]
+
+
+def _label_key(label: str) -> str:
+    """``"C/A:"`` -> ``"c a"``: labels compare as lower-case alphanumeric words."""
+    return " ".join(_ALNUM.findall(label.lower()))
+
+
+class ContextRules:
+    """Everything in an :class:`ExtractionConfig` that reading context needs, precompiled."""
+
+    def __init__(self, config: ExtractionConfig) -> None:
+        self.host_chain: dict[str, str] = {}
+        self.slug_chain: dict[str, str] = {}
+        self.id_chain: dict[str, str] = {}
+        self.family: dict[str, str] = {}
+        self.words: dict[str, tuple[str, int]] = {}
+        for spec in config.all_chains:  # later entries (extra_chains) win
+            self.family[spec.name] = spec.family
+            self.host_chain.update(dict.fromkeys(spec.explorer_hosts, spec.name))
+            self.slug_chain.update(dict.fromkeys(spec.slugs, spec.name))
+            self.id_chain.update(dict.fromkeys((str(i) for i in spec.chain_ids), spec.name))
+            if spec.family != "evm":
+                continue
+            for weight, words in ((WEAK_WEIGHT, spec.weak_words), (STRONG_WEIGHT, spec.words)):
+                for word in words:
+                    keys = [word] if word[0] in "#$" else [word, "#" + word, "$" + word]
+                    self.words.update(dict.fromkeys(keys, (spec.name, weight)))
+        self.first_words = frozenset(key.split(" ")[0] for key in self.words)
+        self.phrase_starts = frozenset(key.split(" ")[0] for key in self.words if " " in key)
+        self.longest_phrase = max((key.count(" ") + 1 for key in self.words), default=1)
+        self.aggregators = dict.fromkeys(config.aggregator_hosts, "1")
+        self.ignored = dict.fromkeys(config.ignored_hosts, "1")
+        self.labels: dict[str, str] = dict.fromkeys(map(_label_key, config.token_labels), TOKEN)
+        self.labels.update(dict.fromkeys(map(_label_key, config.wallet_labels), WALLET))
+        self.longest_label = max((key.count(" ") + 1 for key in self.labels), default=1)
+
+    def link(self, start: int, end: int, host: str, url: str) -> UrlSpan:
+        """The chain and kind of the link ``url`` (host ``host``) found at ``[start, end)``.
+
+        The chain comes from a ``chain=``/``chainId=``-style query value, else (on an
+        aggregator) the first path segment that is a chain slug (also as a ``-slug`` suffix),
+        else the host (an explorer or single-chain site), else None.
+        """
+        host = host.lower()
+        if host.startswith("www."):
+            host = host[4:]
+        chain = None
+        path, _, query = url.partition("?")
+        for pair in query.split("#", 1)[0].split("&") if query else ():
+            key, _, value = pair.partition("=")
+            if key.lower() in _CHAIN_QUERY_KEYS:
+                value = value.lower()
+                chain = self.slug_chain.get(value) or self.id_chain.get(value)
+                if chain:
+                    break
+        aggregator = _suffix_lookup(host, self.aggregators) is not None
+        if chain is None and aggregator:
+            for segment in path.split("#", 1)[0].lower().split("/")[3 if "://" in path else 1 :]:
+                chain = self.slug_chain.get(segment) or self.slug_chain.get(segment.rsplit("-", 1)[-1])
+                if chain:
+                    break
+        if chain is None:
+            chain = _suffix_lookup(host, self.host_chain)
+        ignored = _suffix_lookup(host, self.ignored) is not None
+        return UrlSpan(start, end, host, chain, aggregator, ignored)
+
+
+class MessageContext:
+    """Lazily computed context of one message (see the module docstring)."""
+
+    __slots__ = ("_before", "_hits", "_links", "rules", "text")
+
+    def __init__(self, rules: ContextRules, text: str) -> None:
+        self.rules = rules
+        self.text = text
+        self._links: dict[int, UrlSpan | None] = {}
+        self._hits: list[tuple[int, str, int, str]] | None = None
+        self._before: dict[int, list[str]] = {}
+
+    def link_at(self, start: int, end: int) -> UrlSpan | None:
+        """The link that holds the address at ``[start, end)``, if any."""
+        text = self.text
+        low = max(0, start - _MAX_LINK)
+        head = _NOT_DELIMITER.match(text[low:start][::-1])
+        link_start = start - (head.end() if head else 0)
+        if link_start in self._links:
+            return self._links[link_start]
+        prefix = text[link_start:start]
+        link = None
+        if "/" in prefix or "?" in prefix:
+            host = _HOST.search(prefix)
+            if host is not None:
+                tail = _NOT_DELIMITER.match(text, end, min(len(text), end + _MAX_LINK))
+                link_end = tail.end() if tail else end
+                url_start = link_start + host.start()
+                link = self.rules.link(url_start, link_end, host.group(1), text[url_start:link_end])
+        self._links[link_start] = link
+        return link
+
+    def role(self, start: int, end: int) -> tuple[str, UrlSpan | None]:
+        """Role of the occurrence ``[start, end)`` and the link that holds it.
+
+        A link decides first (its path segment or query key before the address, then its
+        kind); else a label right before the link or the address; else :data:`NEUTRAL`.
+        """
+        url = self.link_at(start, end)
+        if url is not None:
+            role = self._url_role(url, start)
+            if role != NEUTRAL:
+                return role, url
+            anchor = url.start
+        else:
+            anchor = start
+        return self._label_role(anchor), url
+
+    def _url_role(self, url: UrlSpan, start: int) -> str:
+        if url.ignored:
+            return IGNORED
+        before = self.text[url.start : start]
+        if "?" in before:
+            cut = max(before.rfind("&"), before.rfind("?"))
+            key = before[cut + 1 :].partition("=")[0].lower()
+            if key in _WALLET_QUERY_KEYS:
+                return WALLET
+            return TOKEN if key in _TOKEN_QUERY_KEYS else NEUTRAL
+        previous = before.rstrip("/").rsplit("/", 1)[-1].lower()
+        if previous in _TX_SEGMENTS:
+            return TX
+        if previous in _WALLET_SEGMENTS:
+            return WALLET
+        if previous in _TOKEN_SEGMENTS:
+            return TOKEN
+        if previous in _NEUTRAL_SEGMENTS or not url.aggregator:
+            return NEUTRAL
+        return TOKEN
+
+    def _words_before(self, anchor: int) -> list[str]:
+        """Lower-case alphanumeric words in the window before ``anchor`` on its line (a copy)."""
+        words = self._before.get(anchor)
+        if words is None:
+            text = self.text
+            line_start = text.rfind("\n", 0, anchor) + 1
+            words = _ALNUM.findall(text[max(line_start, anchor - _LABEL_WINDOW) : anchor].lower())
+            self._before[anchor] = words
+        return list(words)
+
+    def _label_role(self, anchor: int) -> str:
+        """Role named by the last words before ``anchor`` on its line (only symbols between)."""
+        words = self._words_before(anchor)
+        labels = self.rules.labels
+        for size in range(min(self.rules.longest_label, len(words)), 0, -1):
+            role = labels.get(" ".join(words[-size:]))
+            if role is not None:
+                return role
+        return NEUTRAL
+
+    def chain_label(self, anchor: int) -> str | None:
+        """EVM chain named right before ``anchor`` (``Base CA: 0x...``, ``BSC: 0x...``).
+
+        The last word before the address, after skipping token labels (``CA``, ``contract``,
+        ``address`` ...), is looked up as a chain slug or chain word.
+        """
+        words = self._words_before(anchor)
+        rules = self.rules
+        while words and rules.labels.get(words[-1]) == TOKEN:
+            words.pop()
+        if not words:
+            return None
+        chain = rules.slug_chain.get(words[-1])
+        if chain is None:
+            hit = rules.words.get(words[-1])
+            chain = hit[0] if hit is not None else None
+        return chain if chain is not None and rules.family.get(chain) == "evm" else None
+
+    def _word_hits(self) -> list[tuple[int, str, int, str]]:
+        """(position, chain, weight, evidence) of every EVM chain word and chain-naming link.
+
+        Links count once :meth:`link_at` has seen them, so call this after every occurrence
+        of every address has been looked at. Word positions are those of the word's first
+        occurrence on its line (they only order hits and place them on a line).
+        """
+        if self._hits is None:
+            rules = self.rules
+            hits = [
+                (url.start, url.chain, URL_WEIGHT, "link:" + url.host)
+                for url in self._links.values()
+                if url is not None and url.chain is not None and rules.family.get(url.chain) == "evm"
+            ]
+            offset = 0
+            for line in self.text.lower().split("\n"):
+                words = _WORD.findall(line)
+                if not rules.first_words.isdisjoint(words):
+                    hits.extend(self._line_hits(words, line, offset))
+                offset += len(line) + 1
+            hits.sort()
+            self._hits = hits
+        return self._hits
+
+    def _line_hits(self, words: list[str], line: str, offset: int) -> list[tuple[int, str, int, str]]:
+        """Chain words of one line; at each occurrence the longest phrase wins (``bnb chain``
+        over ``bnb``). Only the words the table knows are visited, not every word."""
+        rules = self.rules
+        table, starts = rules.words, rules.phrase_starts
+        hits = []
+        for word in rules.first_words.intersection(words):
+            position = offset + line.find(word)
+            if word not in starts:
+                hit = table.get(word)
+                if hit is not None:
+                    hits.extend([(position, hit[0], hit[1], "word:" + word)] * words.count(word))
+                continue
+            index = -1
+            while (index := _next_index(words, word, index + 1)) >= 0:
+                for size in range(min(rules.longest_phrase, len(words) - index), 0, -1):
+                    key = " ".join(words[index : index + size]) if size > 1 else word
+                    hit = table.get(key)
+                    if hit is not None:
+                        hits.append((position, hit[0], hit[1], "word:" + key))
+                        break
+        return hits
+
+    def evm_chain_near(self, position: int) -> tuple[str, str] | None:
+        """Chain favoured by the words and links around ``position``, with the evidence.
+
+        The address's own line decides when it holds a strong word or a chain link; else the
+        whole message. Per chain, strong words and links add up, weak words add at most
+        :data:`WEAK_CAP`; the best total wins, ties go to the chain named first. The evidence
+        is the heaviest hit of the winner, e.g. ``"line word:#bsc"`` or
+        ``"message link:dexscreener.com"``.
+        """
+        hits = self._word_hits()
+        if not hits:
+            return None
+        text = self.text
+        line_start = text.rfind("\n", 0, position) + 1
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end < 0 else line_end
+        local = [hit for hit in hits if line_start <= hit[0] < line_end]
+        if any(hit[2] >= STRONG_WEIGHT for hit in local):
+            return _best(local, "line")
+        return _best(hits, "message")
+
+
+def _next_index(words: list[str], word: str, start: int) -> int:
+    """Index of ``word`` in ``words`` from ``start`` on, or -1."""
+    try:
+        return words.index(word, start)
+    except ValueError:
+        return -1
+
+
+def _best(hits: list[tuple[int, str, int, str]], scope: str) -> tuple[str, str]:
+    strong: dict[str, int] = {}
+    weak: dict[str, int] = {}
+    first: dict[str, int] = {}
+    heaviest: dict[str, tuple[int, str]] = {}
+    for position, chain, weight, evidence in hits:
+        first.setdefault(chain, position)
+        bucket = strong if weight >= STRONG_WEIGHT else weak
+        bucket[chain] = bucket.get(chain, 0) + weight
+        if chain not in heaviest or weight > heaviest[chain][0]:
+            heaviest[chain] = (weight, evidence)
+    scores = {chain: strong.get(chain, 0) + min(weak.get(chain, 0), WEAK_CAP) for chain in first}
+    chain = max(scores, key=lambda name: (scores[name], -first[name]))
+    return chain, f"{scope} {heaviest[chain][1]}"
