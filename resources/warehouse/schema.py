@@ -17,11 +17,13 @@ from sqlalchemy import (
     Dialect,
     Float,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -151,3 +153,40 @@ derivatives = Table(
 
 #: Tables whose ``ts``-like column drives monthly partitioning on PostgreSQL.
 PARTITIONED_TABLES: dict[str, str] = {"candles": "ts"}
+
+# -- social signal path (issue 4) ---------------------------------------------------------------
+
+#: Auto-increment id that is BIGINT on PostgreSQL and SQLite's rowid alias on SQLite.
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+social_events = Table(
+    "social_events",
+    metadata,
+    Column("event_id", EventId, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("channel", String(256), nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("author", String(256)),
+    Column("text", Text, nullable=False),
+    Column("ts", UtcTimestamp(), nullable=False),
+    Column("received_at", UtcTimestamp(), nullable=False),
+    Column("md5", String(32), nullable=False),
+    Column("tokens", Text, nullable=False),  # JSON list of {chain, address, key, ...}
+    Column("attachments", Text, nullable=False),  # JSON list
+    Column("raw", Text, nullable=False),  # JSON object
+    UniqueConstraint("source", "channel", "message_id", name="social_events_message"),
+)
+Index("social_events_md5", social_events.c.md5)
+Index("social_events_ts", social_events.c.ts)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("chain", String(32), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("base_token", String(200), nullable=False),  # the identity shared by every wrapper/chain
+    Column("symbol", String(64)),
+    Column("first_seen", UtcTimestamp(), nullable=False),
+    PrimaryKeyConstraint("chain", "address", name="tokens_pkey"),
+)
+Index("tokens_base_token", tokens.c.base_token)

@@ -1,0 +1,119 @@
+"""Warehouse access for the social path: the sidecar appends events, sensors read them by id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from resources.warehouse.engine import get_engine
+from resources.warehouse.schema import social_events
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of ``social_events``."""
+
+    event_id: int
+    source: str
+    channel: str
+    message_id: str
+    author: str | None
+    text: str
+    ts: datetime
+    received_at: datetime
+    md5: str
+    tokens: list[dict[str, Any]]
+    attachments: list[str]
+    raw: dict[str, Any]
+
+
+class SocialStore:
+    """Idempotent appends and id-ordered reads of ``social_events``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+
+    @classmethod
+    def from_url(cls, url: str) -> SocialStore:
+        return cls(get_engine(url))
+
+    def append(self, records: Sequence[Mapping[str, Any]], *, received_at: datetime | None = None) -> list[int]:
+        """Insert events (``Event.to_record()`` dicts) in order, in one transaction.
+
+        An event whose (source, channel, message_id) is already stored is skipped, so replaying
+        a spool or a reconnect's backlog never duplicates. Returns the ids of the rows inserted.
+        """
+        received = received_at or datetime.now(UTC)
+        inserted: list[int] = []
+        with self.engine.begin() as connection:
+            for record in records:
+                statement = (
+                    self._insert(social_events)
+                    .values(**_row(record, received))
+                    .on_conflict_do_nothing(index_elements=["source", "channel", "message_id"])
+                    .returning(social_events.c.event_id)
+                )
+                event_id = connection.execute(statement).scalar()
+                if event_id is not None:
+                    inserted.append(int(event_id))
+        return inserted
+
+    def after(self, event_id: int, *, limit: int = 1000) -> list[StoredEvent]:
+        """Events with id greater than ``event_id``, oldest first."""
+        query = (select(social_events).where(social_events.c.event_id > event_id)
+                 .order_by(social_events.c.event_id).limit(limit))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_stored(row) for row in rows]
+
+    def by_ids(self, ids: Sequence[int]) -> list[StoredEvent]:
+        if not ids:
+            return []
+        query = select(social_events).where(social_events.c.event_id.in_(list(ids))).order_by(social_events.c.event_id)
+        with self.engine.connect() as connection:
+            return [_stored(row) for row in connection.execute(query).mappings().all()]
+
+    def max_event_id(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.coalesce(func.max(social_events.c.event_id), 0))).scalar() or 0)
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(social_events)).scalar() or 0)
+
+
+def _row(record: Mapping[str, Any], received_at: datetime) -> dict[str, Any]:
+    ts = record["ts"]
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
+    if ts.tzinfo is None:
+        raise ValueError(f"event {record.get('message_id')!r} has a naive timestamp")
+    return {
+        "source": record["source"],
+        "channel": str(record["channel"]),
+        "message_id": str(record["message_id"]),
+        "author": record.get("author"),
+        "text": record.get("text") or "",
+        "ts": ts,
+        "received_at": received_at,
+        "md5": record["content_md5"],
+        "tokens": json.dumps(list(record.get("tokens") or []), sort_keys=True),
+        "attachments": json.dumps(list(record.get("attachments") or [])),
+        "raw": json.dumps(dict(record.get("raw") or {}), sort_keys=True, default=str),
+    }
+
+
+def _stored(row: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        event_id=int(row["event_id"]), source=row["source"], channel=row["channel"],
+        message_id=row["message_id"], author=row["author"], text=row["text"], ts=row["ts"],
+        received_at=row["received_at"], md5=row["md5"], tokens=json.loads(row["tokens"]),
+        attachments=json.loads(row["attachments"]), raw=json.loads(row["raw"]),
+    )
