@@ -190,3 +190,86 @@ tokens = Table(
     PrimaryKeyConstraint("chain", "address", name="tokens_pkey"),
 )
 Index("tokens_base_token", tokens.c.base_token)
+
+validations = Table(
+    "validations",
+    metadata,
+    Column("validation_id", EventId, primary_key=True, autoincrement=True),
+    Column("event_id", BigInteger, nullable=False),
+    Column("chain", String(32), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("base_token", String(200), nullable=False),
+    Column("symbol", String(64)),
+    Column("source", String(16), nullable=False),
+    Column("channel", String(256), nullable=False),
+    Column("author", String(256)),
+    Column("called_at", UtcTimestamp(), nullable=False),
+    Column("window_s", Float(53), nullable=False),
+    Column("validated_at", UtcTimestamp(), nullable=False),
+    Column("price_at_call", Float(53)),
+    Column("price_at_close", Float(53)),
+    Column("reaction_pct", Float(53)),
+    Column("liquidity_usd", Float(53)),
+    Column("volume_24h_usd", Float(53)),
+    Column("market_cap_usd", Float(53)),
+    Column("pair_age_h", Float(53)),
+    Column("pair_address", String(128)),
+    Column("mention_channels", Integer),
+    Column("mention_authors", Integer),
+    Column("channel_weight", Float(53)),
+    Column("reputation", Float(53)),
+    Column("spam_score", Float(53)),
+    Column("wave_size", Integer),
+    Column("factors", Text, nullable=False),  # JSON: every factor and score component
+    Column("score", Float(53), nullable=False),
+    Column("threshold", Float(53), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    UniqueConstraint("event_id", "chain", "address", name="validations_call"),
+)
+Index("validations_base_token", validations.c.base_token, validations.c.called_at)
+Index("validations_channel", validations.c.channel, validations.c.called_at)
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("signal_id", EventId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # social | market
+    Column("origin", String(200), nullable=False),  # what produced it, e.g. validation:42
+    Column("base_token", String(200), nullable=False),
+    Column("chain", String(32)),
+    Column("address", String(128)),
+    Column("symbol", String(64)),
+    Column("source", String(32)),
+    Column("channel", String(256)),
+    Column("direction", String(8)),
+    Column("confidence", Float(53), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: what templates render
+    Column("status", String(16), nullable=False),  # pending | done
+    Column("created_at", UtcTimestamp(), nullable=False),
+    Column("updated_at", UtcTimestamp(), nullable=False),
+    UniqueConstraint("kind", "origin", name="signals_origin"),
+)
+Index("signals_status", signals.c.status, signals.c.signal_id)
+
+publisher_trades = Table(
+    "publisher_trades",
+    metadata,
+    Column("publisher", String(64), nullable=False),
+    Column("base_token", String(200), nullable=False),
+    Column("signal_id", BigInteger, nullable=False),
+    Column("claimed_at", UtcTimestamp(), nullable=False),
+    Column("expires_at", UtcTimestamp()),
+    PrimaryKeyConstraint("publisher", "base_token", name="publisher_trades_pkey"),
+)
+
+signal_deliveries = Table(
+    "signal_deliveries",
+    metadata,
+    Column("signal_id", BigInteger, nullable=False),
+    Column("publisher", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # sent | review | skipped | failed
+    Column("reason", Text),
+    Column("delivered_at", UtcTimestamp(), nullable=False),
+    Column("external_ref", String(128)),
+    PrimaryKeyConstraint("signal_id", "publisher", name="signal_deliveries_pkey"),
+)
