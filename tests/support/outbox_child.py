@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import sys
 import time
 
@@ -16,7 +18,10 @@ def main() -> None:
     print("ready", flush=True)
     sys.stdin.readline()  # both children start together
 
-    for signal in outbox.pending():
+    signals = outbox.pending()
+    random.Random(name).shuffle(signals)  # the two runs walk the outbox in different orders
+    outcomes: dict[str, int] = {}
+    for signal in signals:
         def send(signal_id: int = signal.signal_id, token: str = signal.base_token) -> str:
             time.sleep(0.02)  # the chat's round trip, while the claim is held
             fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
@@ -24,8 +29,9 @@ def main() -> None:
             os.close(fd)
             return f"{name}-{signal_id}"
 
-        outbox.deliver(signal, "alpha_chat", send)
-    print("done", flush=True)
+        status = outbox.deliver(signal, "alpha_chat", send).status
+        outcomes[status] = outcomes.get(status, 0) + 1
+    print(json.dumps(outcomes), flush=True)
 
 
 if __name__ == "__main__":

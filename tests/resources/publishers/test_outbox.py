@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -101,9 +102,13 @@ def test_two_publish_runs_racing_on_postgres_send_each_token_once(postgres_url: 
         assert child.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
+    outcomes = []
     for child in children:
-        child.wait(timeout=120)
+        out, _ = child.communicate(timeout=120)
         assert child.returncode == 0
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    # each run met the other's work: rows it found already handled (or tokens already claimed)
+    assert all(o.get("already", 0) + o.get("skipped", 0) > 0 for o in outcomes), outcomes
     sent = [line.split() for line in log.read_text().splitlines()]
     assert sorted(token for _, _, token in sent) == sorted(tokens)  # every token exactly once
     assert {name for name, _, _ in sent} == {"run-a", "run-b"}  # both runs really raced
