@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dagster import ConfigurableResource, OpExecutionContext, op
+from dagster import ConfigurableResource, OpExecutionContext
 from pydantic import Field
 
 from ml.signals.routing import by_priority, route
@@ -64,7 +64,8 @@ def publish_pending(outbox: Outbox, publishers: list[Publisher], *, now: datetim
 
 
 def _deliver_one(outbox: Outbox, publisher: Publisher, signal: OutboxSignal, now: datetime | None) -> str:
-    decision = route(confidence=signal.confidence, chain=signal.chain, source=signal.source, rules=publisher.rules)
+    decision = route(confidence=signal.confidence, chain=signal.chain, source=signal.source, rules=publisher.rules,
+                     review_only=bool(signal.payload.get("review_only")))
     if decision.action == "skip":
         return outbox.skip(signal, publisher.name, decision.reason or "routing", now=now).status
     review = decision.action == "review"
@@ -109,7 +110,3 @@ def run_publish(context: OpExecutionContext, warehouse: WarehouseResource,
     return report
 
 
-@op(name="publish_signals", description="Drain the signals outbox to every publisher.")
-def publish_signals(context: OpExecutionContext, warehouse: WarehouseResource,
-                    publishers: PublishersResource) -> dict[str, int]:
-    return dict(run_publish(context, warehouse, publishers).outcomes)

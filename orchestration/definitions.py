@@ -13,6 +13,7 @@ from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
 from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks
 from assets.mtf import build_mtf_asset
+from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
 from orchestration.jobs import (
     build_retention_job,
@@ -20,6 +21,9 @@ from orchestration.jobs import (
     coingecko_job,
     derivatives_job,
     markets_job,
+    publish_schedule,
+    publish_signals_job,
+    validate_calls_job,
 )
 from orchestration.partitions import candle_partitions
 from orchestration.schedules import build_schedules
@@ -30,7 +34,14 @@ from resources.coingecko_resource import (
     SimCoinGeckoResource,
 )
 from resources.exchanges.resource import ExchangeCredentials, ExchangeResource, is_simulated
+from resources.social_resources import (
+    DexScreenerResource,
+    LiveDexScreenerResource,
+    SimDexScreenerResource,
+    SocialConfigResource,
+)
 from resources.warehouse.resource import WarehouseResource
+from sensors.social_events import build_social_events_sensor
 
 
 def _secret(variable: str) -> EnvVar | None:
@@ -60,7 +71,18 @@ def build_resources(settings: Settings) -> dict[str, object]:
                                           **({"api_key": key} if key else {}))
     else:
         coingecko = SimCoinGeckoResource(seed=settings.sim_seed)
-    return {"warehouse": warehouse, "exchanges": exchanges, "coingecko": coingecko}
+    dex_cache = str((settings.home / "cache" / "dexscreener.sqlite").resolve())
+    dexscreener: DexScreenerResource
+    if settings.dexscreener == "live":
+        dexscreener = LiveDexScreenerResource(cache_path=dex_cache, base_url=settings.dexscreener_base_url)
+    else:
+        dexscreener = SimDexScreenerResource(cache_path=dex_cache, seed=settings.sim_seed)
+    return {
+        "warehouse": warehouse, "exchanges": exchanges, "coingecko": coingecko, "dexscreener": dexscreener,
+        "social_config": SocialConfigResource(config_path=str(settings.social_config)),
+        "publishers": PublishersResource(config_path=str(settings.social_config), home=str(settings.home.resolve()),
+                                         telegram_base_url=settings.telegram_bot_api),
+    }
 
 
 def build_definitions(settings: Settings, resources: dict[str, object] | None = None) -> Definitions:
@@ -87,16 +109,19 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     ]
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
+    validate_job, publish_job = validate_calls_job(), publish_signals_job()
     return Definitions(
         assets=[markets, candles_1h, candles_1m, build_mtf_asset(partitions), derivatives,
                 build_coingecko_asset(settings.coingecko_top)],
         asset_checks=checks,
-        jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job],
-        schedules=build_schedules(
+        jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
+              validate_job, publish_job],
+        sensors=[build_social_events_sensor(validate_job)],
+        schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
             derivatives_job=derivatives_job, coingecko_job=coingecko_job, retention_job=retention_job,
             exchanges=settings.exchanges,
-        ),
+        ), publish_schedule(publish_job)],
         resources=resources,
     )
 

@@ -8,6 +8,7 @@ from dagster import (
     Config,
     JobDefinition,
     OpExecutionContext,
+    ScheduleDefinition,
     define_asset_job,
     job,
     op,
@@ -15,6 +16,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pydantic import Field
 
+from assets.social_ops import publish_signals_op, validate_calls_op
 from resources.warehouse.resource import WarehouseResource
 
 
@@ -55,3 +57,26 @@ def build_retention_job(default_days: int) -> JobDefinition:
         delete_old_1m_candles()
 
     return candles_1m_retention_job
+
+
+def validate_calls_job() -> JobDefinition:
+    @job(name="validate_calls_job", description="Validate new social calls once their window closes, "
+         "then publish what passed (requested by social_events_sensor).")
+    def _validate_calls_job() -> None:
+        publish_signals_op(after=validate_calls_op())
+
+    return _validate_calls_job
+
+
+def publish_signals_job() -> JobDefinition:
+    @job(name="publish_signals_job", description="Drain the signals outbox (retries what a publisher "
+         "could not take earlier).")
+    def _publish_signals_job() -> None:
+        publish_signals_op()
+
+    return _publish_signals_job
+
+
+def publish_schedule(job_def: JobDefinition) -> ScheduleDefinition:
+    return ScheduleDefinition(name="publish_signals_schedule", job=job_def, cron_schedule="* * * * *",
+                              execution_timezone="UTC")

@@ -39,6 +39,10 @@ SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
     "SIGNALWORKS_RETENTION_1M_DAYS": ("30", "the weekly retention job deletes 1m candles older than this"),
     "SIGNALWORKS_START_DATE": ("2024-01-01", "first day of the daily candle partitions"),
     "SIGNALWORKS_FRESHNESS_HOURS": ("3", "a candle asset is stale when its newest candle is older than this"),
+    "SIGNALWORKS_SOCIAL_CONFIG": ("config/sources.yaml", "sources, channel weights, spam rules, publishers and routing"),
+    "SIGNALWORKS_DEXSCREENER": ("sim", "sim (deterministic twin) or live DexScreener for call enrichment"),
+    "SIGNALWORKS_DEXSCREENER_BASE_URL": ("https://api.dexscreener.com", "DexScreener API base URL"),
+    "SIGNALWORKS_TELEGRAM_BOT_API": ("https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server also works)"),
 }
 
 
@@ -60,6 +64,10 @@ class Settings(BaseModel):
     retention_1m_days: PositiveInt = 30
     start_date: date = date(2024, 1, 1)
     freshness_hours: PositiveInt = 3
+    social_config: Path = Path("config/sources.yaml")
+    dexscreener: str = "sim"
+    dexscreener_base_url: str = "https://api.dexscreener.com"
+    telegram_bot_api: str = "https://api.telegram.org"
 
     @field_validator("exchanges")
     @classmethod
@@ -78,11 +86,11 @@ class Settings(BaseModel):
             raise ValueError(f"SIGNALWORKS_EXCHANGES lists an exchange twice: {','.join(value)}")
         return value
 
-    @field_validator("coingecko")
+    @field_validator("coingecko", "dexscreener")
     @classmethod
-    def _coingecko_mode(cls, value: str) -> str:
+    def _sim_or_live(cls, value: str) -> str:
         if value not in ("sim", "live"):
-            raise ValueError(f"SIGNALWORKS_COINGECKO must be sim or live, not {value!r}")
+            raise ValueError(f"must be sim or live, not {value!r}")
         return value
 
     @property
@@ -125,6 +133,10 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         "SIGNALWORKS_RETENTION_1M_DAYS": ("retention_1m_days", int),
         "SIGNALWORKS_START_DATE": ("start_date", date.fromisoformat),
         "SIGNALWORKS_FRESHNESS_HOURS": ("freshness_hours", int),
+        "SIGNALWORKS_SOCIAL_CONFIG": ("social_config", Path),
+        "SIGNALWORKS_DEXSCREENER": ("dexscreener", str.lower),
+        "SIGNALWORKS_DEXSCREENER_BASE_URL": ("dexscreener_base_url", str),
+        "SIGNALWORKS_TELEGRAM_BOT_API": ("telegram_bot_api", str),
     }
     for variable, (field, convert) in mapping.items():
         raw = environ.get(variable, "").strip()

@@ -29,17 +29,23 @@ class RouteDecision:
     reason: str | None = None
 
 
-def route(*, confidence: float, chain: str | None, source: str | None, rules: RoutingRules) -> RouteDecision:
+def route(*, confidence: float, chain: str | None, source: str | None, rules: RoutingRules,
+          review_only: bool = False) -> RouteDecision:
     """Where one signal goes for one publisher.
 
     Filters first (chain, source: an empty filter admits everything), then the bar: at or above
     ``min_confidence`` -> send; within ``review_margin`` below it -> review (if the publisher has
-    a review chat); otherwise skip. Every skip says why.
+    a review chat); otherwise skip. A ``review_only`` signal (it missed the validation threshold
+    narrowly) can only go to a review chat. Every skip says why.
     """
     if rules.chains and (chain or "") not in rules.chains:
         return RouteDecision("skip", f"chain {chain} not in {','.join(rules.chains)}")
     if rules.sources and (source or "") not in rules.sources:
         return RouteDecision("skip", f"source {source} not in {','.join(rules.sources)}")
+    if review_only:
+        if rules.has_review_chat:
+            return RouteDecision("review", "just under the validation threshold")
+        return RouteDecision("skip", "under the validation threshold and no review chat")
     if confidence >= rules.min_confidence:
         return RouteDecision("send")
     if rules.has_review_chat and confidence >= rules.min_confidence - rules.review_margin:

@@ -117,3 +117,11 @@ def _stored(row: Mapping[str, Any]) -> StoredEvent:
         received_at=row["received_at"], md5=row["md5"], tokens=json.loads(row["tokens"]),
         attachments=json.loads(row["attachments"]), raw=json.loads(row["raw"]),
     )
+
+
+def events_between(store: SocialStore, start: datetime, end: datetime) -> list[StoredEvent]:
+    """Events whose message time is in ``[start, end]``, oldest first (context and wave windows)."""
+    query = (select(social_events).where(social_events.c.ts >= start, social_events.c.ts <= end)
+             .order_by(social_events.c.ts, social_events.c.event_id))
+    with store.engine.connect() as connection:
+        return [_stored(row) for row in connection.execute(query).mappings().all()]

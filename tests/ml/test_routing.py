@@ -27,3 +27,9 @@ def test_route(confidence: float, chain: str | None, source: str, rules: Routing
 
 def test_priority_order_is_stable() -> None:
     assert by_priority([("a", 0), ("b", 10), ("c", 0), ("d", 10)]) == ["b", "d", "a", "c"]
+
+
+def test_review_only_signals_go_to_review_chats_only() -> None:
+    with_review = RoutingRules(min_confidence=0.1, has_review_chat=True)
+    assert route(confidence=0.55, chain="solana", source="x", rules=with_review, review_only=True).action == "review"
+    assert route(confidence=0.55, chain="solana", source="x", rules=RoutingRules(), review_only=True).action == "skip"

@@ -1,0 +1,92 @@
+"""Sensor -> validation run -> outbox -> publishers, through Dagster on the embedded default."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from dagster import DagsterInstance, RunRequest, SensorResult, build_sensor_context
+from sqlalchemy import select
+
+from orchestration.definitions import build_definitions
+from orchestration.settings import Settings
+from resources.publishers.outbox import Outbox
+from resources.warehouse.schema import validations
+from resources.warehouse.social import SocialStore
+from streaming.events import Event
+
+SOL_MINT = "EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"
+BASE_TOKEN = "0x532f27101965dd16442E59d40670FaF5eBB142E4"
+
+
+def _config(path: Path) -> Path:
+    path.write_text(yaml.safe_dump({
+        "sources": {"replay": {"window_s": 1.0, "channels": [{"id": "alpha", "weight": 1.0},
+                                                             {"id": "beta", "weight": 0.6}]}},
+        "publishers": [{"name": "everything", "kind": "console", "min_confidence": 0.0},
+                       {"name": "strict", "kind": "console", "min_confidence": 0.95}],
+        "validation_threshold": 0.3,
+    }))
+    return path
+
+
+def _events(now: datetime) -> list[dict]:
+    texts = [("alpha", "1", f"New gem on solana {SOL_MINT} pump.fun/coin/{SOL_MINT}"),
+             ("beta", "7", f"echo: {SOL_MINT} looks good https://dexscreener.com/solana/{SOL_MINT}"),
+             ("alpha", "2", f"Base play CA: {BASE_TOKEN} basescan.org/token/{BASE_TOKEN}"),
+             ("beta", "8", "gm everyone, no calls today")]
+    return [Event.from_message(source="replay", channel=c, message_id=m, author=f"user_{c}", text=t, ts=now).to_record()
+            for c, m, t in texts]
+
+
+def test_sensor_validation_and_publication(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, social_config=_config(tmp_path / "sources.yaml"))
+    defs = build_definitions(settings)
+    store = SocialStore.from_url(settings.warehouse_url)
+    ids = store.append(_events(datetime.now(UTC)))
+    sensor = defs.resolve_sensor_def("social_events_sensor")
+    with build_sensor_context(cursor=None, resources=defs.resources,
+                              repository_def=defs.get_repository_def()) as context:
+        result = sensor(context)
+    assert isinstance(result, SensorResult)
+    (request,) = result.run_requests or []
+    assert isinstance(request, RunRequest)
+    assert request.run_config["ops"]["validate_calls_op"]["config"]["event_ids"] == ids[:3]  # chatter has no call
+    assert result.cursor == str(ids[-1])
+
+    with DagsterInstance.ephemeral() as instance:
+        job = defs.resolve_job_def("validate_calls_job")
+        run = job.execute_in_process(run_config=request.run_config, instance=instance)
+        assert run.success
+        output = next(e for e in run.all_node_events
+                      if e.event_type_value == "STEP_OUTPUT" and e.node_name == "validate_calls_op")
+        metadata = output.event_specific_data.metadata
+        outcomes = run.output_for_node("publish_signals_op")
+        again = job.execute_in_process(run_config=request.run_config, instance=instance)
+        assert again.success
+    engine = store.engine
+    with engine.connect() as connection:
+        rows = connection.execute(select(validations)).mappings().all()
+    assert sorted((r["event_id"], r["chain"]) for r in rows) == [(ids[0], "solana"), (ids[1], "solana"), (ids[2], "base")]
+    for row in rows:
+        factors = json.loads(row["factors"])
+        assert {"score", "component_liquidity", "component_reaction", "component_context"} <= set(factors)
+        assert row["window_s"] == 1.0 and row["threshold"] == 0.3
+    echo = next(r for r in rows if r["event_id"] == ids[1])
+    assert echo["mention_channels"] == 2 and echo["channel_weight"] == 0.6
+    outbox = Outbox(engine)
+    assert outbox.pending() == []
+    published = [json.loads(line) for line in (tmp_path / "publications.jsonl").read_text().splitlines()]
+    tokens_sent = [p for p in published if p["publisher"] == "everything"]
+    # the Solana token is published once per publisher even though two channels called it
+    assert len(tokens_sent) == len({r["base_token"] for r in rows if r["passed"]})
+    assert all(p["publisher"] != "strict" for p in published if not p["review"]) or any(r["score"] >= 0.95 for r in rows)
+    assert metadata["calls"].value == 3 and "score" in metadata["validations"].value
+    assert 0 <= metadata["cache_hit_rate"].value <= 1
+    assert outcomes.get("sent", 0) == len(tokens_sent)
+
+    with build_sensor_context(cursor=result.cursor, resources=defs.resources,
+                              repository_def=defs.get_repository_def()) as context:
+        assert not getattr(sensor(context), "run_requests", None)
