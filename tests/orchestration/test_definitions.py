@@ -97,3 +97,12 @@ def test_secrets_reach_resources_as_env_vars(monkeypatch: pytest.MonkeyPatch) ->
     assert exchanges.credentials[0].api_key == "SIGNALWORKS_BINANCE_API_KEY"  # the variable, not its value
     assert exchanges.process_config_and_initialize().credentials[0].api_key == "k-123-secret"
     assert coingecko.process_config_and_initialize().api_key == "cg-456-secret"
+
+
+def test_the_annotated_sources_yaml_parses() -> None:
+    from streaming.config import load_social_config
+
+    config = load_social_config(ROOT / "config" / "sources.yaml")
+    assert config.sources.replay.enabled and not config.sources.telegram.enabled
+    assert [p.name for p in config.publishers if p.enabled] == ["console"]
+    assert all(p.token_env or p.secret_env or p.kind == "console" for p in config.publishers)
