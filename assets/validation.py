@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -94,6 +94,7 @@ def validate_calls(
     report = ValidationReport()
     pending = [c for c in calls_of(store.by_ids(event_ids), config) if not _validated(engine, c)]
     report.already = sum(len(e.tokens) for e in store.by_ids(event_ids)) - len(pending)
+    pending = [_resolve_evm_chain(call, cached or fresh, report) for call in pending]
     arrival: dict[int, PairSnapshot | None] = {}
     for index, call in enumerate(pending):
         arrival[index] = _snapshot(cached, fresh, call, report, fresh_within_s=FRESH_PRICE_S, clock=clock)
@@ -112,6 +113,24 @@ def validate_calls(
             report.enqueued.append(signal_id)
     report.cache_hit_rate = cached.hit_rate if cached is not None else None
     return report
+
+
+#: Where an EVM address whose chain the message did not name is looked for, in this order.
+EVM_SEARCH_ORDER = ("ethereum", "base", "bsc", "arbitrum", "polygon", "optimism", "avalanche")
+
+
+def _resolve_evm_chain(call: Call, dex: Any, report: ValidationReport) -> Call:
+    """A call extracted with chain ``evm`` takes the first chain DexScreener lists it on, so its
+    base-token key (and its context counts) match mentions that named the chain."""
+    if call.chain != "evm":
+        return call
+    for chain in EVM_SEARCH_ORDER:
+        try:
+            if dex.best_pair(chain, call.address) is not None:
+                return replace(call, chain=chain, base_token=base_token_key(chain, call.address))
+        except (MarketDataError, ValueError) as error:
+            report.errors[f"{call.event.event_id} {chain}:{call.address}"] = str(error)
+    return call
 
 
 def _snapshot(cached: Any, fresh: DexScreenerSource, call: Call, report: ValidationReport, *,
@@ -133,7 +152,7 @@ def _score(call: Call, arrival: PairSnapshot | None, closing: PairSnapshot | Non
     spam_cfg = config.spam
     horizon = max(call.window_s, spam_cfg.wave_window_s)
     nearby = events_between(store, call.event.ts - timedelta(seconds=horizon), call.closes_at)
-    mentions = [Mention(str(e.event_id), e.channel, e.author or "", e.ts, base_token_key(t["chain"], t["address"]))
+    mentions = [Mention(str(e.event_id), e.channel, e.author or "", e.ts, _mention_key(t, call))
                 for e in nearby for t in e.tokens]
     me = Mention(str(call.event.event_id), call.event.channel, call.event.author or "", call.event.ts, call.base_token)
     (context,) = mention_contexts([me], mentions, window_s=call.window_s)
@@ -176,6 +195,14 @@ def _score(call: Call, arrival: PairSnapshot | None, closing: PairSnapshot | Non
         connection.execute(insert(validations).values(**row).on_conflict_do_nothing(
             index_elements=["event_id", "chain", "address"]))
     return row
+
+
+def _mention_key(token: dict[str, Any], call: Call) -> str:
+    """A mention whose EVM chain was not named counts for the call's (resolved) chain."""
+    chain = token["chain"]
+    if chain == "evm" and token["address"].lower() == call.address.lower():
+        chain = call.chain
+    return base_token_key(chain, token["address"])
 
 
 def _enqueue(engine: Engine, call: Call, row: dict[str, Any], params: ScoringParams) -> int | None:
