@@ -90,10 +90,12 @@ class PublishersResource(ConfigurableResource):
     config_path: str = Field(description="path of config/sources.yaml")
     home: str = Field(description="data home: the console publisher writes publications.jsonl there")
     telegram_base_url: str = "https://api.telegram.org"
+    dry_run: bool = Field(default=False, description="every publisher writes to publications.jsonl instead")
 
     def build(self) -> list[Publisher]:
         config = load_social_config(Path(self.config_path))
-        return build_publishers(config.publishers, home=Path(self.home), telegram_base_url=self.telegram_base_url)
+        return build_publishers(config.publishers, home=Path(self.home), telegram_base_url=self.telegram_base_url,
+                                dry_run=self.dry_run)
 
 
 def run_publish(context: OpExecutionContext, warehouse: WarehouseResource,

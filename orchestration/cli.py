@@ -27,7 +27,7 @@ def _instance():
     return DagsterInstance.ephemeral()
 
 
-def run_demo(days: int) -> int:
+def run_demo(days: int, social: bool = True) -> int:
     from dagster import MultiPartitionKey
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
@@ -38,7 +38,10 @@ def run_demo(days: int) -> int:
     from orchestration.summary import print_summary
 
     settings = get_settings()
-    defs = build_definitions(settings)
+    from assets.publishing import PublishersResource
+
+    defs = build_definitions(settings, {"publishers": PublishersResource(
+        config_path=str(settings.social_config), home=str(settings.home.resolve()), dry_run=True)})
     instance = _instance()
     clock_now = defs.resources["exchanges"].clock()()  # type: ignore[attr-defined]
     today = clock_now.date()
@@ -71,8 +74,12 @@ def run_demo(days: int) -> int:
         run("candles_1m_job", tags=tags)
     run("derivatives_job")
     run("coingecko_job")
-    print()
     print_summary(settings, instance)
+    if social:
+        from orchestration.social_demo import run_social_demo
+
+        print("Social signals: the bundled synthetic stream through sidecar, sensor, validation and publishers")
+        failed |= not run_social_demo(settings, defs, instance, QUIET)
     return 1 if failed else 0
 
 
@@ -81,11 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="materialise the market-data assets and print a summary")
     demo.add_argument("--days", type=int, default=3, help="days of candles, today included (default 3)")
+    demo.add_argument("--no-social", action="store_true", help="market data only")
     commands.add_parser("summary", help="print what the warehouse holds")
-    args = parser.parse_args(argv)
+    commands.add_parser("listen", help="run the social listener sidecar (see signalworks listen --help)",
+                        add_help=False)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["listen"]:
+        from streaming.listen import main as listen_main
+
+        return listen_main(raw[1:])
+    args = parser.parse_args(raw)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
-        return run_demo(args.days)
+        return run_demo(args.days, social=not args.no_social)
     from orchestration.summary import print_summary
 
     print_summary(get_settings(), _instance())

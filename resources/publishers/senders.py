@@ -200,11 +200,19 @@ def _env(name: str | None, publisher: str) -> str:
 
 
 def build_publishers(configs: tuple[PublisherConfig, ...], *, home: Path,
-                     telegram_base_url: str = "https://api.telegram.org") -> list[Publisher]:
-    """Publishers for the enabled configs; secrets are read from their environment variables now."""
+                     telegram_base_url: str = "https://api.telegram.org", dry_run: bool = False) -> list[Publisher]:
+    """Publishers for the enabled configs; secrets are read from their environment variables now.
+
+    ``dry_run`` turns every configured publisher (enabled or not) into a console publisher with
+    the same name and rules: the outbox, claims and deliveries behave exactly as they would,
+    and ``publications.jsonl`` shows what each would have sent (the offline twin of publishing).
+    """
     publishers: list[Publisher] = []
     gates: dict[str, FloodGate] = {}  # one flood gate per bot: Telegram's limits are per bot
     for config in configs:
+        if dry_run:
+            publishers.append(ConsolePublisher(config, log_path=home / "publications.jsonl"))
+            continue
         if not config.enabled:
             continue
         if config.kind == "console":

@@ -23,7 +23,8 @@ def test_demo_materialises_and_summarises(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for expected in ("markets_job", "candles_1h_job", "candles_1m_job", "derivatives_job", "coingecko_job",
                      "Candles by exchange and timeframe", "Latest 1h candles, BTC/USDT on sim",
-                     "CoinGecko snapshot", "Latest asset checks", str(home / "warehouse.db")):
+                     "CoinGecko snapshot", "Latest asset checks", str(home / "warehouse.db"),
+                     "validate_calls_job", "What each publisher would have sent", "console (console"):
         assert expected in out.stdout, expected
     assert "FAILED" not in out.stdout
     assert (home / "warehouse.db").exists()
