@@ -93,8 +93,8 @@ def test_replayed_stream_reaches_the_right_chats_once(tmp_path: Path, monkeypatc
         if row["passed"]:
             best.setdefault(row["base_token"], row)
     expected: dict[str, set[str]] = defaultdict(set)
-    for name, rule in RULES.items():
-        for token, row in best.items():
+    for rule in RULES.values():
+        for row in best.values():
             # the outbox drains highest confidence first, so a token's first delivery is its best call
             if row["score"] >= rule["min"] and (not rule["chains"] or row["chain"] in rule["chains"]):
                 expected[rule["chat"]].add(row["address"])
