@@ -12,6 +12,7 @@ from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
 
 from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks
+from assets.indicators import build_indicators_asset
 from assets.mtf import build_mtf_asset
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
@@ -111,7 +112,8 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     retention_job = build_retention_job(settings.retention_1m_days)
     validate_job, publish_job = validate_calls_job(), publish_signals_job()
     return Definitions(
-        assets=[markets, candles_1h, candles_1m, build_mtf_asset(partitions), derivatives,
+        assets=[markets, candles_1h, candles_1m, build_mtf_asset(partitions), build_indicators_asset(partitions),
+                derivatives,
                 build_coingecko_asset(settings.coingecko_top)],
         asset_checks=checks,
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,

@@ -21,15 +21,15 @@ from resources.warehouse.resource import WarehouseResource
 
 
 def candle_job(timeframe: str) -> UnresolvedAssetJobDefinition:
-    """The 1h job also rebuilds the multi-timeframe candles of the same partitions."""
+    """The 1h job also rebuilds the multi-timeframe candles and the indicators of its partitions."""
     selection = AssetSelection.assets(f"candles_{timeframe}")
     if timeframe == "1h":
-        selection = selection | AssetSelection.assets("candles_mtf")
+        selection = selection | AssetSelection.assets("candles_mtf", "indicators")
     return define_asset_job(
         f"candles_{timeframe}_job",
         selection=selection,
         description=f"Closed {timeframe} candles for one day x exchange partition"
-        + (", then the 2h..1M candles built from them." if timeframe == "1h" else "."),
+        + (", then the 2h..1M candles built from them and every indicator." if timeframe == "1h" else "."),
     )
 
 

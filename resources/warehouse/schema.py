@@ -273,3 +273,40 @@ signal_deliveries = Table(
     Column("external_ref", String(128)),
     PrimaryKeyConstraint("signal_id", "publisher", name="signal_deliveries_pkey"),
 )
+
+# -- indicators (issue 3) -----------------------------------------------------------------------
+
+
+def _indicator_type(dtype: object) -> TypeEngine[Any]:
+    name = str(dtype)
+    if name.startswith("Float"):
+        return Float(53)
+    if name.startswith("Int"):
+        return BigInteger()
+    if name == "Boolean":
+        return Boolean()
+    raise TypeError(f"no SQL type for indicator dtype {name}")
+
+
+def _indicators_table() -> Table:
+    from ml.indicators.params import IndicatorParams
+    from ml.indicators.schema import indicator_columns
+
+    values = [Column(name, _indicator_type(dtype)) for name, dtype in indicator_columns(IndicatorParams()).items()
+              if name not in ("exchange", "symbol", "timeframe", "ts")]
+    return Table(
+        "indicators",
+        metadata,
+        Column("exchange", String(32), nullable=False),
+        Column("symbol", String(64), nullable=False),
+        Column("timeframe", String(8), nullable=False),
+        Column("ts", UtcTimestamp(), nullable=False),
+        *values,
+        PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts", name="indicators_pkey"),
+        postgresql_partition_by="RANGE (ts)",
+        sqlite_with_rowid=False,
+    )
+
+
+indicators = _indicators_table()
+PARTITIONED_TABLES["indicators"] = "ts"

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from ml.marketdata.frames import CANDLE_KEY, CANDLE_SCHEMA, COINGECKO_SCHEMA, DERIVATIVES_SCHEMA, TS
 from resources.warehouse import bulk
 from resources.warehouse.engine import get_engine
+from resources.warehouse.schema import PARTITIONED_TABLES
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Warehouse:
     def _replace_postgres(self, table: str, frame: pl.DataFrame, where: Slice) -> int:
         clause, params = where.where(postgres=True)
         with bulk.adbc_connection(self.engine) as connection, connection.cursor() as cursor:
-            if table in ("candles",) and frame.height:
+            if table in PARTITIONED_TABLES and frame.height:
                 self._ensure_month_partitions(cursor, table, frame.get_column("ts").min(),
                                               frame.get_column("ts").max())
             sql, values = _to_positional(f'DELETE FROM "{table}" WHERE {clause}', params)
@@ -222,6 +223,28 @@ class Warehouse:
                 {"tf": timeframe, "before": _bind(before, self.postgres)},
             )
             return int(result.rowcount or 0)
+
+    # -- indicators ------------------------------------------------------------------------
+    def replace_indicators(self, frame: pl.DataFrame, *, exchange: str, timeframe: str, start: datetime,
+                           end: datetime, symbols: Sequence[str]) -> int:
+        """Replace the indicator rows of ``symbols`` with ``start <= ts < end`` (one transaction)."""
+        from ml.indicators.params import IndicatorParams
+        from ml.indicators.schema import indicator_columns
+
+        where = Slice({"exchange": exchange, "timeframe": timeframe}, {"symbol": sorted(set(symbols))}, "ts", start, end)
+        return self.replace_slice("indicators", frame, where, indicator_columns(IndicatorParams()))
+
+    def read_indicators(self, *, timeframe: str, exchange: str | None = None, symbols: Sequence[str] | None = None,
+                        start: datetime | None = None, end: datetime | None = None) -> pl.DataFrame:
+        from ml.indicators.params import IndicatorParams
+        from ml.indicators.schema import indicator_columns
+
+        equals: dict[str, Any] = {"timeframe": timeframe}
+        if exchange is not None:
+            equals["exchange"] = exchange
+        where = Slice(equals, {"symbol": list(symbols)} if symbols is not None else None, "ts", start, end)
+        return self.read("indicators", indicator_columns(IndicatorParams()), where,
+                         order_by=("exchange", "symbol", "ts"))
 
     # -- markets ---------------------------------------------------------------------------
     def replace_markets(self, frame: pl.DataFrame, *, exchange: str) -> int:

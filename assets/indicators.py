@@ -1,0 +1,105 @@
+"""``indicators``: the full indicator suite for every stored timeframe, per day x exchange.
+
+A partition (UTC day D) holds the indicators of every candle that *closes* during D: the 1m and
+1h candles opening on D, the 1d candle of D, the 1w candle of the week ending on D (a Sunday),
+the 1M candle of the month ending on D. It reads ``lookback_bars`` candles before them, so its
+values equal those of one computation over the whole history (to 1e-9 relative; OBV, a running
+total, matches in its changes only).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    asset,
+)
+
+from assets.candles import days_by_exchange
+from ml.indicators.params import IndicatorParams
+from ml.indicators.schema import lookback_bars
+from ml.marketdata.resample import bucket_bounds
+from ml.marketdata.timeframes import day_bounds, timeframe_ms
+from resources.warehouse.resource import WarehouseResource
+from resources.warehouse.store import Warehouse
+
+#: Highest first: each timeframe's RSI feeds the divergence of the one below it.
+TIMEFRAMES: tuple[str, ...] = ("1M", "1w", "3d", "1d", "12h", "4h", "2h", "1h", "1m")
+HIGHER: dict[str, str] = {"1m": "1h", "1h": "4h", "2h": "12h", "4h": "1d", "12h": "1d", "1d": "1w",
+                          "3d": "1w", "1w": "1M"}
+MONTH = timedelta(days=31)
+
+
+def closing_slice(day: str, timeframe: str) -> tuple[datetime, datetime]:
+    """Open-time range ``[start, end)`` of the ``timeframe`` candles that close during ``day``."""
+    day_start, day_end = day_bounds(day)
+    if timeframe == "1M":
+        month_start, month_end = bucket_bounds(day_end - timedelta(milliseconds=1), "1M")
+        return (month_start, month_start + timedelta(milliseconds=1)) if month_end == day_end else (day_end, day_end)
+    length = timedelta(milliseconds=timeframe_ms(timeframe))
+    return day_start - length + timedelta(milliseconds=1), day_end - length + timedelta(milliseconds=1)
+
+
+def build_indicators(warehouse: Warehouse, *, exchange: str, days: Iterable[str],
+                     params: IndicatorParams | None = None) -> dict[str, int]:
+    """Compute and store the indicators of ``exchange`` for each day; returns rows per timeframe."""
+    from ml.indicators.engine import compute_indicators
+
+    params = params or IndicatorParams()
+    rsi = f"rsi_{params.divergence_rsi}"
+    rows: dict[str, int] = defaultdict(int)
+    for day in sorted(days):
+        computed: dict[str, pl.DataFrame] = {}
+        for timeframe in TIMEFRAMES:
+            start, end = closing_slice(day, timeframe)
+            length = MONTH if timeframe == "1M" else timedelta(milliseconds=timeframe_ms(timeframe))
+            candles = warehouse.read_candles(timeframe=timeframe, exchange=exchange,
+                                             start=start - length * lookback_bars(params), end=max(end, start))
+            if candles.is_empty():
+                continue
+            higher = computed.get(HIGHER.get(timeframe, ""))
+            frame = compute_indicators(
+                candles, params=params,
+                higher_timeframe_rsi=None if higher is None else higher.select(
+                    "exchange", "symbol", "timeframe", "ts", rsi))
+            computed[timeframe] = frame
+            if end > start:
+                inside = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+                symbols = candles.get_column("symbol").unique().to_list()
+                rows[timeframe] += warehouse.replace_indicators(inside, exchange=exchange, timeframe=timeframe,
+                                                                start=start, end=end, symbols=symbols)
+    return dict(rows)
+
+
+def build_indicators_asset(partitions_def: MultiPartitionsDefinition) -> AssetsDefinition:
+    @asset(
+        name="indicators",
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=["candles_1h", "candles_1m", "candles_mtf"],
+        group_name="indicators",
+        kinds={"polars", "sql"},
+        description="EMA/SMA/EHMA, MACD, ADX, Supertrend, RSI, Bollinger, ATR, OBV, VWAP, volume ratios, TD "
+        "Sequential, order blocks, fair value gaps and derived metrics for every stored timeframe "
+        "(definitions: ml/indicators). A day's partition holds the candles that close that day.",
+    )
+    def indicators(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+        store = warehouse.store()
+        params = IndicatorParams()
+        rows: dict[str, int] = defaultdict(int)
+        for exchange, days in days_by_exchange(context).items():
+            for timeframe, count in build_indicators(store, exchange=exchange, days=days, params=params).items():
+                rows[timeframe] += count
+        return MaterializeResult(metadata={
+            "rows": sum(rows.values()), "rows_by_timeframe": MetadataValue.json(dict(rows)),
+            "params_version": params.version, "lookback_bars": lookback_bars(params),
+        })
+
+    return indicators
