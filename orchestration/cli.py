@@ -27,8 +27,8 @@ def _instance():
     return DagsterInstance.ephemeral()
 
 
-def run_demo(days: int, social: bool = True) -> int:
-    from dagster import MultiPartitionKey
+def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
+    from dagster import AssetKey, MultiPartitionKey
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
         ASSET_PARTITION_RANGE_START_TAG,
@@ -46,8 +46,9 @@ def run_demo(days: int, social: bool = True) -> int:
     clock_now = defs.resources["exchanges"].clock()()  # type: ignore[attr-defined]
     today = clock_now.date()
     first = today - timedelta(days=days - 1)
-    print(f"Signalworks demo: {', '.join(settings.exchanges)} | {first} .. {today} (UTC) | "
-          f"warehouse {settings!r}\n")
+    first_hour_day = today - timedelta(days=max(hourly_days, days) - 1)
+    print(f"Signalworks demo: {', '.join(settings.exchanges)} | 1m candles {first} .. {today}, 1h candles from "
+          f"{first_hour_day} (indicator warm-up) | warehouse {settings!r}\n")
     failed = False
 
     def run(job_name: str, **kwargs: object) -> None:
@@ -57,21 +58,28 @@ def run_demo(days: int, social: bool = True) -> int:
             instance=instance, raise_on_error=False, run_config=QUIET, **kwargs)
         status = "ok" if result.success else "FAILED"
         failed |= not result.success
-        label = kwargs.get("tags", {}).get(ASSET_PARTITION_RANGE_START_TAG, "")  # type: ignore[union-attr]
-        print(f"  {job_name:<24} {label:<20} {status:<6} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
+        tags = kwargs.get("tags", {})
+        label = (f"{tags[ASSET_PARTITION_RANGE_START_TAG].split('|')[0]}..{tags[ASSET_PARTITION_RANGE_END_TAG]}"
+                 if tags else "")  # type: ignore[index]
+        what = ",".join(k.to_user_string() for k in kwargs.get("asset_selection", [])) or job_name  # type: ignore[union-attr]
+        print(f"  {what:<24} {label:<26} {status:<6} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
         if not result.success:
             for event in result.all_events:
                 if event.is_failure:
                     print(f"      {event.message}")
 
+    def days_of(exchange: str, start: object) -> dict[str, str]:
+        return {ASSET_PARTITION_RANGE_START_TAG: str(MultiPartitionKey({"date": str(start), "exchange": exchange})),
+                ASSET_PARTITION_RANGE_END_TAG: str(MultiPartitionKey({"date": today.isoformat(), "exchange": exchange}))}
+
     run("markets_job")
     for exchange in settings.exchanges:
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: str(MultiPartitionKey({"date": first.isoformat(), "exchange": exchange})),
-            ASSET_PARTITION_RANGE_END_TAG: str(MultiPartitionKey({"date": today.isoformat(), "exchange": exchange})),
-        }
-        run("candles_1h_job", tags=tags)
-        run("candles_1m_job", tags=tags)
+        run("candles_1m_job", tags=days_of(exchange, first))
+        # 1h candles (and the 2h..1M built from them) over enough history for EMA-200 warm-up ...
+        run("candles_1h_job", tags=days_of(exchange, first_hour_day),
+            asset_selection=[AssetKey("candles_1h"), AssetKey("candles_mtf")])
+        # ... then every indicator of every timeframe for the demo's days
+        run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
     run("derivatives_job")
     run("coingecko_job")
     print_summary(settings, instance)
@@ -89,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="materialise the market-data assets and print a summary")
     demo.add_argument("--days", type=int, default=3, help="days of candles, today included (default 3)")
     demo.add_argument("--no-social", action="store_true", help="market data only")
+    demo.add_argument("--hourly-days", type=int, default=45, help="days of 1h candles (indicator warm-up)")
     commands.add_parser("summary", help="print what the warehouse holds")
     commands.add_parser("listen", help="run the social listener sidecar (see signalworks listen --help)",
                         add_help=False)
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(raw)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
-        return run_demo(args.days, social=not args.no_social)
+        return run_demo(args.days, social=not args.no_social, hourly_days=args.hourly_days)
     from orchestration.summary import print_summary
 
     print_summary(get_settings(), _instance())

@@ -95,7 +95,9 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        return _build_definitions(settings, {**build_resources(settings), **(resources or {})})
+        definitions = _build_definitions(settings, {**build_resources(settings), **(resources or {})})
+        definitions.get_repository_def()  # resolve now, inside the filter (Definitions resolve lazily)
+        return definitions
 
 
 def _build_definitions(settings: Settings, resources: dict[str, object]) -> Definitions:

@@ -16,6 +16,10 @@ QUERIES: dict[str, str] = {
         "MIN(ts) AS first_open, MAX(ts) AS last_open FROM candles GROUP BY exchange, timeframe "
         "ORDER BY exchange, timeframe"
     ),
+    "indicator rows by timeframe": (
+        "SELECT timeframe, COUNT(DISTINCT symbol) AS symbols, COUNT(*) AS rows FROM indicators "
+        "GROUP BY timeframe ORDER BY timeframe"
+    ),
     "universe by exchange": (
         "SELECT exchange, market_type, COUNT(*) AS markets, SUM(CASE WHEN active THEN 1 ELSE 0 END) "
         "AS active FROM markets GROUP BY exchange, market_type ORDER BY exchange, market_type"
@@ -49,6 +53,11 @@ def print_summary(settings: Settings, instance: DagsterInstance) -> None:
     _table(btc.tail(3).drop("exchange", "timeframe"), f"Latest 1h candles, BTC/USDT on {exchange}")
     four_hourly = store.read_candles(timeframe="4h", exchange=exchange, symbols=["ETH/USDT"])
     _table(four_hourly.tail(4).drop("exchange"), f"Latest complete 4h candles, ETH/USDT on {exchange} (built from 1h)")
+    indicators = store.read_indicators(timeframe="4h", exchange=exchange, symbols=["BTC/USDT"])
+    if indicators.height:
+        _table(indicators.tail(3).select("ts", "ema_21", "ema_200", "rsi_14", "macd_hist", "adx_14", "bb_position",
+                                         "supertrend_direction", "td_up", "diff_ema200_pct"),
+               f"Indicators on 4h candles, BTC/USDT on {exchange}")
     derivatives = store.read_derivatives()
     if derivatives.height:
         latest = derivatives.filter(pl.col("ts") == pl.col("ts").max())

@@ -41,7 +41,17 @@ from ml.indicators.trend import trend_columns
 from ml.indicators.volatility import volatility_columns
 from ml.indicators.volume import RAW_VOLUME_QUOTE, volume_columns
 from ml.marketdata.frames import TS
-from ml.marketdata.timeframes import timeframe_ms
+from ml.marketdata.timeframes import DAY_MS, timeframe_ms
+
+
+def nominal_ms(timeframe: str) -> int:
+    """Length of a candle of ``timeframe``; a calendar month counts as 31 days.
+
+    Used for the VWAP anchor (a month candle is its own anchor period) and for the close time of
+    higher-timeframe rows in as-of joins, where 31 days makes a month's RSI usable only once the
+    month has surely closed: possibly a little late, never early.
+    """
+    return 31 * DAY_MS if timeframe == "1M" else timeframe_ms(timeframe)
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +123,7 @@ def compute_indicators(
     if frame.height == 0:
         return pl.DataFrame(schema=schema)
     timeframe = str(frame.get_column("timeframe")[0])
-    step = timeframe_ms(timeframe)
+    step = nominal_ms(timeframe)
     seg_stops = np.append(seg_starts[1:], frame.height).astype(np.int64)
     keys = frame.select(list(KEY_COLUMNS))
     rates = _quote_rates(keys, arrays["ts"], seg_starts, seg_stops, step, quote_to_usdt)
@@ -264,7 +274,7 @@ def _close_times(frame: pl.DataFrame, default_step: int) -> pl.Expr:
     open_ms = pl.col("ts").cast(TS).dt.epoch("ms")
     if "timeframe" not in frame.columns:
         return open_ms + default_step
-    steps = {tf: timeframe_ms(tf) for tf in frame.get_column("timeframe").unique().to_list()}
+    steps = {tf: nominal_ms(tf) for tf in frame.get_column("timeframe").unique().to_list()}
     return open_ms + pl.col("timeframe").replace_strict(steps, return_dtype=pl.Int64)
 
 
