@@ -77,20 +77,28 @@ def build_candle_checks(
                                 **({"sample": _preview(bad)} if bad.height else {})})
 
     @asset_check(asset=candles_asset, name="no_gaps", partitions_def=partitions_def,
-                 description="Every tracked symbol has every closed candle of the partition's day. "
-                 "A gap the exchange really has is reported here, never filled in.")
+                 description="Every tracked symbol has every closed candle of the partition's day from its "
+                 "first stored candle on (earlier means not listed yet). A gap the exchange really has is "
+                 "reported here, never filled in.")
     def no_gaps(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
                 exchanges: ExchangeResource) -> AssetCheckResult:
         store = warehouse.store()
         markets, declarations = store.read_markets(), store.read_declarations()
         now = exchanges.clock()()
+        listed: dict[str, dict[str, datetime]] = {}
 
         def rule(frame: pl.DataFrame, exchange: str, day: str) -> pl.DataFrame:
             start, end = day_bounds(day)
             closed_until = min(end, now - (now - start) % step) if now > start else start
             symbols = set(frame.get_column("symbol").unique().to_list()) | set(tracked_symbols(
                 markets, declarations, exchange=exchange, timeframe=timeframe, top_n=default_top_n))
-            return find_gaps(frame, timeframe=timeframe, start=start, end=closed_until, symbols=sorted(symbols))
+            gaps = find_gaps(frame, timeframe=timeframe, start=start, end=closed_until, symbols=sorted(symbols))
+            first = listed.setdefault(exchange, store.first_candle_ts(exchange=exchange, timeframe=timeframe))
+            listing = pl.DataFrame({"symbol": list(first), "first_ts": list(first.values())},
+                                   schema={"symbol": pl.String, "first_ts": gaps.schema["gap_start"]})
+            return (gaps.join(listing, on="symbol", how="left")
+                    .filter(pl.col("first_ts").is_null() | (pl.col("gap_start") >= pl.col("first_ts")))
+                    .drop("first_ts"))
 
         gaps = per_partition(context, store, rule)
         missing = int(gaps.get_column("missing").sum()) if gaps.height else 0

@@ -6,7 +6,10 @@ stdlib driver with ``executemany`` inside one ``BEGIN IMMEDIATE`` transaction.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,16 +27,57 @@ def libpq_uri(engine: Engine) -> str:
     return url.render_as_string(hide_password=False)
 
 
+_IDLE: dict[tuple[int, str], list[Any]] = {}
+_IDLE_LOCK = threading.Lock()
+_MAX_IDLE = 4
+
+
+@atexit.register
+def close_idle_connections() -> None:
+    """Close pooled ADBC connections (at exit, before the driver's module globals are torn down)."""
+    with _IDLE_LOCK:
+        pools = list(_IDLE.values())
+        _IDLE.clear()
+    for idle in pools:
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
 @contextlib.contextmanager
 def adbc_connection(engine: Engine) -> Iterator[Any]:
-    """An ADBC PostgreSQL connection (autocommit off: the caller commits)."""
+    """An ADBC PostgreSQL connection (autocommit off: the caller commits).
+
+    Connections are reused within a process (ADBC reads the catalogue on connect, ~50 ms): on a
+    clean exit the connection is rolled back (ending any read transaction) and kept idle; after an
+    error it is closed. Keyed by process id, so a forked child never shares its parent's.
+    """
     import adbc_driver_postgresql.dbapi as adbc
 
-    connection = adbc.connect(libpq_uri(engine))
+    key = (os.getpid(), libpq_uri(engine))
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(key, [])
+        connection = idle.pop() if idle else None
+    if connection is None:
+        connection = adbc.connect(key[1])
     try:
         yield connection
-    finally:
-        connection.close()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            connection.close()
+        raise
+    try:
+        connection.rollback()
+    except Exception:  # a broken connection is dropped, not pooled
+        with contextlib.suppress(Exception):
+            connection.close()
+        return
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(key, [])
+        if len(idle) < _MAX_IDLE:
+            idle.append(connection)
+            return
+    connection.close()
 
 
 def to_sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:

@@ -122,3 +122,18 @@ def test_a_gap_the_exchange_really_has_is_reported_not_filled(tmp_path: Path, in
     passed, metadata = run_check(settings, "no_gaps")
     assert not passed
     assert metadata["missing_candles"] >= 2
+
+
+def test_hours_before_a_symbols_first_candle_are_not_gaps(loaded: tuple[Settings, Warehouse]) -> None:
+    """A market listed mid-day has no candles before its listing: not a gap. After it: a gap."""
+    settings, warehouse = loaded
+    start, _ = day_bounds(DAY)
+    with warehouse.engine.begin() as connection:
+        connection.execute(text("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND timeframe = '1h' AND ts < :t"),
+                           {"t": int((start + timedelta(hours=12)).timestamp() * 1000)})
+    assert run_check(settings, "no_gaps")[0]
+    with warehouse.engine.begin() as connection:
+        connection.execute(text("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND timeframe = '1h' AND ts = :t"),
+                           {"t": int((start + timedelta(hours=15)).timestamp() * 1000)})
+    passed, metadata = run_check(settings, "no_gaps")
+    assert not passed and metadata["missing_candles"] == 1

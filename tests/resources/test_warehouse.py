@@ -197,3 +197,14 @@ def test_migrations_match_the_schema(warehouse: Warehouse) -> None:
     partitions = {f"candles_{y}_{m:02d}" for y in range(2000, 2100) for m in range(1, 13)}
     relevant = [d for d in diffs if not (d[0] == "remove_table" and d[1].name in partitions)]
     assert relevant == []
+
+
+def test_sorted_last_wins_matches_unique_keep_last() -> None:
+    from resources.warehouse.store import sorted_last_wins
+
+    frame = make_candles(50, "1m", symbols=("A/USDT", "B/USDT"), start=START)
+    shuffled = pl.concat([frame.sample(fraction=1.0, shuffle=True, seed=3),
+                          frame.head(7).with_columns(pl.col("close") * 2)])
+    expected = shuffled.unique(subset=["exchange", "symbol", "timeframe", "ts"], keep="last").sort(
+        ["exchange", "symbol", "timeframe", "ts"])
+    assert sorted_last_wins(shuffled, ("exchange", "symbol", "timeframe", "ts")).equals(expected)
