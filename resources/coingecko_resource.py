@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Protocol
 
 import polars as pl
@@ -43,10 +42,6 @@ class SimCoinGeckoResource(CoinGeckoResource):
 
     def client(self) -> CoinGeckoSource:
         from resources.coingecko_sim import SimCoinGecko
+        from resources.exchanges.resource import fixed_clock
 
-        clock = None
-        if self.frozen_clock:
-            moment = datetime.fromisoformat(self.frozen_clock)
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            clock = lambda: moment  # noqa: E731
-        return SimCoinGecko(seed=self.seed, clock=clock)
+        return SimCoinGecko(seed=self.seed, clock=fixed_clock(self.frozen_clock) if self.frozen_clock else None)

@@ -3,7 +3,6 @@ cache) and the parsed ``config/sources.yaml``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -45,13 +44,9 @@ class SimDexScreenerResource(DexScreenerResource):
 
     def client(self) -> DexScreenerSource:
         from resources.dexscreener_sim import SimDexScreener
+        from resources.exchanges.resource import fixed_clock
 
-        clock = None
-        if self.frozen_clock:
-            moment = datetime.fromisoformat(self.frozen_clock)
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            clock = lambda: moment  # noqa: E731
-        return SimDexScreener(seed=self.seed, clock=clock)
+        return SimDexScreener(seed=self.seed, clock=fixed_clock(self.frozen_clock) if self.frozen_clock else None)
 
 
 class SocialConfigResource(ConfigurableResource):

@@ -35,10 +35,11 @@ Contract
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from streaming.events import Event
 
@@ -122,3 +123,23 @@ def health_of(source: object) -> SourceHealth | None:
     """The source's own :class:`SourceHealth` if it exposes one (``health`` attribute)."""
     health = getattr(source, "health", None)
     return health if isinstance(health, SourceHealth) else None
+
+
+async def drain_queue(queue: asyncio.Queue[Event], emit: Emit, until: asyncio.Future[Any]) -> None:
+    """``await emit`` for each queued event, in order, until ``until`` is done and the queue empty.
+
+    ``emit``'s errors propagate; ``until``'s outcome is left for the caller to read.
+    """
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        try:
+            await asyncio.wait({getter, until}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            await emit(getter.result())
+            continue
+        while not queue.empty():
+            await emit(queue.get_nowait())
+        return

@@ -37,7 +37,7 @@ from discord.http import HTTPClient, Route
 from streaming.config import DiscordSourceConfig
 from streaming.events import Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
-from streaming.sources.base import Emit, SourceFatalError, SourceHealth
+from streaming.sources.base import Emit, SourceFatalError, SourceHealth, drain_queue
 from streaming.sources.discord_convert import DiscordRoutes, discord_message_to_event
 
 __all__ = [
@@ -156,26 +156,6 @@ class _SourceClient(discord.Client):
         self._closer = asyncio.ensure_future(self.close())
 
 
-async def _drain(queue: asyncio.Queue[Event], emit: Emit, until: asyncio.Future[Any]) -> None:
-    """``await emit`` for each queued event, in order, until ``until`` is done and the queue empty.
-
-    ``emit``'s errors propagate; ``until``'s outcome is left for the caller to read.
-    """
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        try:
-            await asyncio.wait({getter, until}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not getter.done():
-                getter.cancel()
-        if getter.done() and not getter.cancelled():
-            await emit(getter.result())
-            continue
-        while not queue.empty():
-            await emit(queue.get_nowait())
-        return
-
-
 class DiscordSource:
     """Discord servers and channels through a bot (implements ``streaming.sources.base.Source``).
 
@@ -233,7 +213,7 @@ class DiscordSource:
         )
         start = asyncio.ensure_future(client.start(self._token, reconnect=False))
         try:
-            await _drain(queue, emit, start)
+            await drain_queue(queue, emit, start)
             try:
                 start.result()
             except discord.LoginFailure as error:

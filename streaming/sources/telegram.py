@@ -32,7 +32,7 @@ from telethon.sessions import StringSession
 from streaming.config import ChannelConfig, TelegramSourceConfig
 from streaming.events import Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
-from streaming.sources.base import Emit, SourceFatalError, SourceHealth
+from streaming.sources.base import Emit, SourceFatalError, SourceHealth, drain_queue
 from streaming.sources.telegram_convert import describe_media, message_to_event
 
 __all__ = [
@@ -173,26 +173,6 @@ def make_handler(
     return on_new_message
 
 
-async def _drain(queue: asyncio.Queue[Event], emit: Emit, until: asyncio.Future[Any]) -> None:
-    """``await emit`` for each queued event, in order, until ``until`` is done and the queue empty.
-
-    ``emit``'s errors propagate; ``until``'s outcome is left for the caller to read.
-    """
-    while True:
-        getter = asyncio.ensure_future(queue.get())
-        try:
-            await asyncio.wait({getter, until}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not getter.done():
-                getter.cancel()
-        if getter.done() and not getter.cancelled():
-            await emit(getter.result())
-            continue
-        while not queue.empty():
-            await emit(queue.get_nowait())
-        return
-
-
 class TelegramSource:
     """Telegram channels through a Telethon user session (implements ``streaming.sources.base.Source``).
 
@@ -275,7 +255,7 @@ class TelegramSource:
             self.health.mark_connected()
             logger.info("telegram source %s listening to %d channels", self.name, len(routes))
             until = asyncio.ensure_future(client.run_until_disconnected())
-            await _drain(queue, emit, until)
+            await drain_queue(queue, emit, until)
             try:
                 until.result()
             except OSError as error:
