@@ -29,4 +29,4 @@ def shared_fixtures_dir() -> Path:
     )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
