@@ -8,12 +8,8 @@ message. The offline twin is :class:`resources.coingecko_sim.SimCoinGecko`.
 
 from __future__ import annotations
 
-import email.utils
-import functools
-import json
 import logging
 import math
-import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,6 +25,7 @@ from resources.exchanges.errors import (
     RetriesExhaustedError,
     TransientError,
 )
+from resources.http_common import error_text, parse_retry_after, tls_context
 from resources.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -49,17 +46,6 @@ _KEY_HINT = (
     f"(demo keys use {PUBLIC_BASE_URL} with header {DEMO_KEY_HEADER}, "
     f"pro keys use {PRO_BASE_URL} with header {PRO_KEY_HEADER})"
 )
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context (certifi's CA bundle, as httpx uses) shared by every client.
-
-    Building it costs ~50 ms, which every short-lived client would otherwise pay again.
-    """
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _utc_now() -> datetime:
@@ -87,39 +73,6 @@ def _parse_float(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - _utc_now()).total_seconds())
-
-
-def _error_text(response: httpx.Response) -> str:
-    """The server's own explanation from an error body, shortened."""
-    text = response.text.strip()
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text[:300]
-    if isinstance(body, dict):
-        status = body.get("status")
-        if isinstance(status, dict) and status.get("error_message"):
-            return str(status["error_message"])[:300]
-        if body.get("error"):
-            return str(body["error"])[:300]
-    return text[:300]
 
 
 def markets_to_frame(items: list[Mapping[str, Any]], *, snapshot_ts: datetime) -> pl.DataFrame:
@@ -222,7 +175,7 @@ class CoinGeckoClient:
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout_s),
-            verify=_tls_context(),
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:
@@ -341,7 +294,7 @@ class CoinGeckoClient:
             ) from e
         status = response.status_code
         if status == 429:
-            retry_after = _parse_retry_after(response.headers.get("retry-after"))
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RateLimitedError(
                 f"GET {path} rate limited (HTTP 429, Retry-After {retry_after})",
                 source=SOURCE,
@@ -349,18 +302,18 @@ class CoinGeckoClient:
             )
         if status >= 500:
             raise TransientError(
-                f"GET {path} server error HTTP {status}: {self._redact(_error_text(response))}",
+                f"GET {path} server error HTTP {status}: {self._redact(error_text(response))}",
                 source=SOURCE,
             )
         if status in (401, 403):
             raise PermanentError(
                 f"GET {path} refused with HTTP {status} "
-                f"({self._redact(_error_text(response))}): {_KEY_HINT}",
+                f"({self._redact(error_text(response))}): {_KEY_HINT}",
                 source=SOURCE,
             )
         if status >= 400:
             raise PermanentError(
-                f"GET {path} rejected with HTTP {status}: {self._redact(_error_text(response))}",
+                f"GET {path} rejected with HTTP {status}: {self._redact(error_text(response))}",
                 source=SOURCE,
             )
         try:

@@ -27,7 +27,6 @@ from urllib.parse import quote
 
 import httpx
 
-from resources.coingecko import _error_text, _parse_retry_after, _tls_context
 from resources.exchanges.base import Clock
 from resources.exchanges.errors import (
     PermanentError,
@@ -35,6 +34,7 @@ from resources.exchanges.errors import (
     RetriesExhaustedError,
     TransientError,
 )
+from resources.http_common import error_text, parse_retry_after, tls_context
 from resources.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ class DexScreenerClient:
             base_url=self.base_url,
             headers={"accept": "application/json", "user-agent": "signalworks/0.1"},
             timeout=httpx.Timeout(timeout_s),
-            verify=_tls_context(),
+            verify=tls_context(),
         )
 
     def __repr__(self) -> str:
@@ -419,7 +419,7 @@ class DexScreenerClient:
             ) from e
         status = response.status_code
         if status == 429:
-            retry_after = _parse_retry_after(response.headers.get("retry-after"))
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RateLimitedError(
                 f"GET {path} rate limited (HTTP 429, Retry-After {retry_after})",
                 source=SOURCE,
@@ -427,11 +427,11 @@ class DexScreenerClient:
             )
         if status >= 500:
             raise TransientError(
-                f"GET {path} server error HTTP {status}: {_error_text(response)}", source=SOURCE
+                f"GET {path} server error HTTP {status}: {error_text(response)}", source=SOURCE
             )
         if status >= 400:
             raise PermanentError(
-                f"GET {path} rejected with HTTP {status}: {_error_text(response)}; check the "
+                f"GET {path} rejected with HTTP {status}: {error_text(response)}; check the "
                 "chain id (DexScreener's, e.g. 'solana', 'bsc') and the token address",
                 source=SOURCE,
             )

@@ -19,10 +19,8 @@ The outbox's per-publisher claim guards against publishing a signal twice; this 
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +34,7 @@ from resources.exchanges.errors import (
     RetriesExhaustedError,
     TransientError,
 )
+from resources.http_common import tls_context
 from resources.publishers.flood import ChatId, ChatKind, FloodGate
 from resources.retry import RetryPolicy
 
@@ -77,14 +76,6 @@ _STATUS_HINTS = {
     404: "check base_url and that the token has the form '<bot id>:<secret>'",
     409: "another process is using this bot token in a conflicting way",
 }
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context (certifi's CA bundle, as httpx uses) for every client."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 @dataclass(frozen=True)
@@ -192,7 +183,7 @@ class TelegramBotClient:
         self.max_retry_after_s = max_retry_after_s
         self._flood = flood if flood is not None else FloodGate()
         self._retry = retry if retry is not None else RetryPolicy()
-        transport = _TokenTransport(httpx.HTTPTransport(verify=_tls_context()), token)
+        transport = _TokenTransport(httpx.HTTPTransport(verify=tls_context()), token)
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
