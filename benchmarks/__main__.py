@@ -30,6 +30,7 @@ PARTS: dict[str, str] = {
     "warehouse": "benchmarks.warehouse_io",
     "memory": "benchmarks.backfill_memory",
     "indicators": "benchmarks.indicators",
+    "indicators_partition": "benchmarks.indicators_partition",
     "extraction": "benchmarks.extraction",
 }
 
