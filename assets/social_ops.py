@@ -3,8 +3,9 @@
 from dagster import Config, In, MetadataValue, Nothing, OpExecutionContext, Out, op
 from pydantic import Field
 
-from assets.publishing import PublishersResource, run_publish
+from assets.publishing import PublishersResource, publish_pending, run_publish
 from assets.validation import validate_calls
+from resources.publishers.outbox import Outbox
 from resources.social_resources import DexScreenerResource, SocialConfigResource
 from resources.warehouse.resource import WarehouseResource
 from resources.warehouse.social import SocialStore
@@ -24,14 +25,23 @@ def _table(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
-@op(out=Out(Nothing), description="Validate calls once their window has closed; enqueue those that pass.")
+@op(out=Out(Nothing), description="Validate calls once their window has closed; enqueue those that pass "
+    "and publish each at once.")
 def validate_calls_op(context: OpExecutionContext, config: ValidateCallsConfig, warehouse: WarehouseResource,
-                      dexscreener: DexScreenerResource, social_config: SocialConfigResource) -> None:
+                      dexscreener: DexScreenerResource, social_config: SocialConfigResource,
+                      publishers: PublishersResource) -> None:
     engine = warehouse.store().engine
     fresh = dexscreener.client()
     cached = dexscreener.cached(dexscreener.client())
-    report = validate_calls(config.event_ids, store=SocialStore(engine), engine=engine, fresh=fresh,
-                            cached=cached, config=social_config.load())
+    built = publishers.build()
+    outbox = Outbox(engine)
+    try:
+        report = validate_calls(config.event_ids, store=SocialStore(engine), engine=engine, fresh=fresh,
+                                cached=cached, config=social_config.load(),
+                                on_enqueued=lambda _signal_id: publish_pending(outbox, built))
+    finally:
+        for publisher in built:
+            publisher.close()
     passed = sum(1 for row in report.rows if row["passed"])
     context.add_output_metadata({
         "calls": len(report.rows), "passed": passed, "enqueued": len(report.enqueued),

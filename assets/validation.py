@@ -88,8 +88,14 @@ def validate_calls(
     event_ids: Sequence[int], *, store: SocialStore, engine: Engine, fresh: DexScreenerSource,
     cached: Any, config: SignalworksSocialConfig, params: ScoringParams | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC), sleep: Callable[[float], None] = time.sleep,
+    on_enqueued: Callable[[int], None] | None = None,
 ) -> ValidationReport:
-    """Validate every call in ``event_ids`` (each once, ever) and enqueue the ones that pass."""
+    """Validate every call in ``event_ids`` (each once, ever) and enqueue the ones that pass.
+
+    Calls are finished in the order their windows close; ``on_enqueued(signal_id)`` runs right
+    after each enqueue (the op publishes there, so a call is not held back by later calls of the
+    same batch).
+    """
     params = params or ScoringParams(threshold=config.validation_threshold)
     report = ValidationReport()
     pending = [c for c in calls_of(store.by_ids(event_ids), config) if not _validated(engine, c)]
@@ -111,6 +117,8 @@ def validate_calls(
         signal_id = _enqueue(engine, call, row, params)
         if signal_id is not None:
             report.enqueued.append(signal_id)
+            if on_enqueued is not None:
+                on_enqueued(signal_id)
     report.cache_hit_rate = cached.hit_rate if cached is not None else None
     return report
 
