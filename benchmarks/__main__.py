@@ -32,6 +32,7 @@ PARTS: dict[str, str] = {
     "indicators": "benchmarks.indicators",
     "indicators_partition": "benchmarks.indicators_partition",
     "extraction": "benchmarks.extraction",
+    "social_latency": "benchmarks.social_latency",
 }
 
 

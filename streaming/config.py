@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+)
 
 
 class _Frozen(BaseModel):
@@ -22,7 +30,7 @@ class ChannelConfig(_Frozen):
 
     id: str = Field(description="Telegram @username or numeric id; Discord channel id; X handle")
     weight: float = Field(default=1.0, gt=0, le=1)
-    window_s: PositiveFloat | None = Field(default=None, description="overrides the source's window")
+    window_s: NonNegativeFloat | None = Field(default=None, description="overrides the source's window")
     name: str | None = None
 
 
@@ -31,7 +39,7 @@ class ReplaySourceConfig(_Frozen):
     path: Path | None = Field(default=None, description="JSONL stream; default: the bundled synthetic stream")
     speed: PositiveFloat = Field(default=1.0, description="1 = real time, 60 = a minute per second")
     loop: bool = False
-    window_s: PositiveFloat = 60.0
+    window_s: NonNegativeFloat = 60.0
     channels: tuple[ChannelConfig, ...] = ()
 
 
@@ -41,14 +49,14 @@ class TelegramSourceConfig(_Frozen):
     api_id_env: str = "SIGNALWORKS_TELEGRAM_API_ID"
     api_hash_env: str = "SIGNALWORKS_TELEGRAM_API_HASH"
     session_string_env: str = "SIGNALWORKS_TELEGRAM_SESSION"
-    window_s: PositiveFloat = 60.0
+    window_s: NonNegativeFloat = 60.0
     channels: tuple[ChannelConfig, ...] = ()
 
 
 class DiscordSourceConfig(_Frozen):
     enabled: bool = False
     token_env: str = "SIGNALWORKS_DISCORD_TOKEN"
-    window_s: PositiveFloat = 60.0
+    window_s: NonNegativeFloat = 60.0
     channels: tuple[ChannelConfig, ...] = ()
 
 
@@ -60,7 +68,7 @@ class XSourceConfig(_Frozen):
     consumer_secret_env: str = "SIGNALWORKS_X_CONSUMER_SECRET"
     bearer_token_env: str = "SIGNALWORKS_X_BEARER_TOKEN"
     proxy: str | None = Field(default=None, description="proxy URL for outbound calls to X")
-    window_s: PositiveFloat = 60.0
+    window_s: NonNegativeFloat = 60.0
     accounts: tuple[ChannelConfig, ...] = ()
 
 
