@@ -124,3 +124,40 @@ def build_candle_checks(
                                                            "stale": MetadataValue.json(stale)})
 
     return [unique_keys, ohlc_sanity, no_gaps, fresh]
+
+
+def build_mtf_checks(mtf_asset: AssetsDefinition, *,
+                     partitions_def: MultiPartitionsDefinition) -> list[AssetChecksDefinition]:
+    """``unique_keys`` and ``ohlc_sanity`` over every multi-timeframe candle touching the partition's day."""
+    from ml.marketdata.resample import MTF_TIMEFRAMES, bucket_bounds
+
+    def touching(store: Warehouse, exchange: str, day: str) -> pl.DataFrame:
+        start, end = day_bounds(day)
+        frames = []
+        for timeframe in MTF_TIMEFRAMES:
+            first, _ = bucket_bounds(start, timeframe)
+            _, last = bucket_bounds(end - timedelta(milliseconds=1), timeframe)
+            frames.append(store.read_candles(timeframe=timeframe, exchange=exchange, start=first, end=last))
+        return pl.concat(frames)
+
+    def evaluate(context: AssetCheckExecutionContext, store: Warehouse,
+                 rule: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+        found = [rule(touching(store, exchange, day)) for exchange, day in _partitions(context, partitions_def)]
+        found = [f for f in found if f.height]
+        return pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+
+    @asset_check(asset=mtf_asset, name="unique_keys", partitions_def=partitions_def, blocking=True,
+                 description="No two multi-timeframe candles share (exchange, symbol, timeframe, ts).")
+    def mtf_unique_keys(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        bad = evaluate(context, warehouse.store(),
+                       lambda f: duplicate_keys(f, ["exchange", "symbol", "timeframe", "ts"]))
+        return AssetCheckResult(passed=bad.is_empty(), metadata={"duplicates": bad.height})
+
+    @asset_check(asset=mtf_asset, name="ohlc_sanity", partitions_def=partitions_def, blocking=True,
+                 description="low <= open, close <= high; volume >= 0; every value finite, in every timeframe.")
+    def mtf_ohlc_sanity(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        bad = evaluate(context, warehouse.store(), ohlc_violations)
+        return AssetCheckResult(passed=bad.is_empty(), metadata={"violations": bad.height,
+                                **({"sample": _preview(bad)} if bad.height else {})})
+
+    return [mtf_unique_keys, mtf_ohlc_sanity]

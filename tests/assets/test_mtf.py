@@ -78,3 +78,35 @@ def test_rebuilding_is_idempotent(tmp_path: Path, instance: DagsterInstance) -> 
     assert first.height == 2 * first.get_column("symbol").n_unique()
     assert (first.get_column("ts") - timedelta(0)).dt.hour().unique().sort().to_list() == [0, 12]
     assert not pl.Series(first.get_column("volume") < 0).any()
+
+
+def test_mtf_checks_pass_on_built_candles_and_fail_on_a_broken_one(tmp_path: Path, instance: DagsterInstance) -> None:
+    from dagster import AssetSelection, materialize
+
+    from assets.checks import build_mtf_checks
+    from assets.mtf import build_mtf_asset
+    from orchestration.partitions import candle_partitions
+    from tests.assets.conftest import sim_resources
+
+    defs, settings = sim_definitions(tmp_path, now=NOW)
+    warehouse = Warehouse.from_url(settings.warehouse_url)
+    defs.resolve_job_def("markets_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("candles_1h_job").execute_in_process(instance=instance,
+                                                                       partition_key="2024-03-10|sim")
+    mtf_checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()
+                  if e.asset_key == AssetKey("candles_mtf")}
+    assert mtf_checks == {"unique_keys": True, "ohlc_sanity": True}
+
+    four_hourly = warehouse.read_candles(timeframe="4h", exchange="sim", symbols=["BTC/USDT"])
+    broken = four_hourly.with_columns((pl.col("low") * 0.5).alias("high"))
+    start = four_hourly.get_column("ts").min()
+    warehouse.replace_candles(broken, exchange="sim", timeframe="4h", start=start,
+                              end=start + timedelta(days=1), symbols=["BTC/USDT"])
+    partitions = candle_partitions(settings)
+    mtf = build_mtf_asset(partitions)
+    checks = [c for c in build_mtf_checks(mtf, partitions_def=partitions)
+              if any(k.name == "ohlc_sanity" for k in c.check_keys)]
+    run = materialize([mtf, *checks], selection=AssetSelection.checks(*checks), resources=sim_resources(settings, now=NOW),
+                      tags={"dagster/partition": "2024-03-10|sim"}, raise_on_error=False)
+    (evaluation,) = run.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.metadata["violations"].value == broken.height
