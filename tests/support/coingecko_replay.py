@@ -31,67 +31,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.http_faults import Fault as BaseFault
+from tests.support.http_faults import RecordedRequest
 
 API_PREFIX = "/api/v3"
 MARKETS_PATH = f"{API_PREFIX}/coins/markets"
 _JSON = "application/json; charset=utf-8"
 
-FaultKind = Literal["respond", "truncate", "delay"]
+class Fault(BaseFault):
+    """:class:`~tests.support.http_faults.Fault` with CoinGecko's documented 429 body (synthetic)."""
 
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected misbehaviour, applied to one request (or every request when persistent).
-
-    ``respond`` answers with ``status``/``body``/``headers`` instead of the replay; ``truncate``
-    serves the normal answer cut to half its length (malformed JSON); ``delay`` sleeps
-    ``delay_s`` seconds and then serves the normal answer.
-    """
-
-    kind: FaultKind
-    status: int = 200
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-    delay_s: float = 0.0
-
-    @classmethod
-    def rate_limited(cls, retry_after: float | str) -> Fault:
-        """HTTP 429 with ``Retry-After``; the body mirrors CoinGecko's documented shape (synthetic)."""
-        body = {"status": {"error_code": 429, "error_message": "You've exceeded the Rate Limit."}}
-        return cls(
-            "respond",
-            status=429,
-            body=json.dumps(body).encode(),
-            headers=(("Retry-After", str(retry_after)),),
-        )
-
-    @classmethod
-    def status_code(cls, status: int, body: dict[str, Any] | str) -> Fault:
-        """Any status with a JSON (dict) or raw (str) body (synthetic)."""
-        raw = json.dumps(body) if isinstance(body, dict) else body
-        return cls("respond", status=status, body=raw.encode())
-
-    @classmethod
-    def truncated_json(cls) -> Fault:
-        """The normal body cut in half: a 200 whose JSON does not parse."""
-        return cls("truncate")
-
-    @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        """Answer normally, but only after ``seconds`` (beyond the client's timeout)."""
-        return cls("delay", delay_s=seconds)
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request as the server saw it; header names are lower-case."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
+    RATE_LIMIT_BODY: ClassVar[dict[str, Any]] = {"status": {"error_code": 429, "error_message": "You've exceeded the Rate Limit."}}
 
 
 @dataclass(frozen=True)

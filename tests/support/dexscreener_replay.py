@@ -32,66 +32,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.support.http_faults import Fault, RecordedRequest
 
 _JSON = "application/json"
 TOKEN_PAIRS_PREFIX = "/token-pairs/v1/"
 TOKENS_PREFIX = "/tokens/v1/"
 #: The token of the recordings: World Liberty Financial USD (USD1) on Solana.
 USD1 = "USD1ttGY1N17NEEHLmELoaybftRBUSErhqYiQzvEmuB"
-
-FaultKind = Literal["respond", "truncate", "delay"]
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected misbehaviour, applied to one request (or to every one when persistent).
-
-    ``respond`` answers with ``status``/``body``/``headers`` instead of the replay; ``truncate``
-    serves the normal answer cut to half its length (malformed JSON); ``delay`` sleeps
-    ``delay_s`` seconds and then serves the normal answer.
-    """
-
-    kind: FaultKind
-    status: int = 200
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-    delay_s: float = 0.0
-
-    @classmethod
-    def rate_limited(cls, retry_after: float | str | None = None) -> Fault:
-        """HTTP 429, with ``Retry-After`` when given (synthetic body)."""
-        headers = () if retry_after is None else (("Retry-After", str(retry_after)),)
-        body = json.dumps({"error": "Too Many Requests"}).encode()
-        return cls("respond", status=429, body=body, headers=headers)
-
-    @classmethod
-    def status_code(cls, status: int, body: dict[str, Any] | str = "") -> Fault:
-        """Any status with a JSON (dict) or raw (str) body (synthetic)."""
-        raw = json.dumps(body) if isinstance(body, dict) else body
-        return cls("respond", status=status, body=raw.encode())
-
-    @classmethod
-    def truncated_json(cls) -> Fault:
-        """The normal body cut in half: a 200 whose JSON does not parse."""
-        return cls("truncate")
-
-    @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        """Answer normally, but only after ``seconds`` (beyond the client's timeout)."""
-        return cls("delay", delay_s=seconds)
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """A request as the server saw it: path percent-decoded, header names lower-case."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-
 
 @dataclass(frozen=True)
 class _Recording:
