@@ -25,7 +25,7 @@ from resources.exchanges.errors import (
     RetriesExhaustedError,
     TransientError,
 )
-from resources.http_common import error_text, parse_retry_after, tls_context
+from resources.http_common import error_text, get_checked, tls_context
 from resources.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -284,27 +284,8 @@ class CoinGeckoClient:
 
     def _get_json(self, path: str, params: Mapping[str, str]) -> Any:
         """GET ``path`` and decode its JSON body, translating every failure into the taxonomy."""
-        try:
-            response = self._http.get(path, params=dict(params))
-        except httpx.TimeoutException as e:
-            raise TransientError(f"GET {path} timed out ({type(e).__name__})", source=SOURCE) from e
-        except httpx.TransportError as e:
-            raise TransientError(
-                f"GET {path} failed: {type(e).__name__}: {self._redact(str(e))}", source=SOURCE
-            ) from e
+        response = get_checked(self._http, path, source=SOURCE, params=dict(params), redact=self._redact)
         status = response.status_code
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise RateLimitedError(
-                f"GET {path} rate limited (HTTP 429, Retry-After {retry_after})",
-                source=SOURCE,
-                retry_after=retry_after,
-            )
-        if status >= 500:
-            raise TransientError(
-                f"GET {path} server error HTTP {status}: {self._redact(error_text(response))}",
-                source=SOURCE,
-            )
         if status in (401, 403):
             raise PermanentError(
                 f"GET {path} refused with HTTP {status} "

@@ -34,7 +34,7 @@ from resources.exchanges.errors import (
     RetriesExhaustedError,
     TransientError,
 )
-from resources.http_common import error_text, parse_retry_after, tls_context
+from resources.http_common import error_text, get_checked, tls_context
 from resources.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -409,26 +409,8 @@ class DexScreenerClient:
         """GET ``path`` and decode its JSON body, translating every failure into the taxonomy."""
         if self._bucket is not None:
             self._bucket.acquire()
-        try:
-            response = self._http.get(path)
-        except httpx.TimeoutException as e:
-            raise TransientError(f"GET {path} timed out ({type(e).__name__})", source=SOURCE) from e
-        except httpx.TransportError as e:
-            raise TransientError(
-                f"GET {path} failed: {type(e).__name__}: {e}", source=SOURCE
-            ) from e
+        response = get_checked(self._http, path, source=SOURCE)
         status = response.status_code
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise RateLimitedError(
-                f"GET {path} rate limited (HTTP 429, Retry-After {retry_after})",
-                source=SOURCE,
-                retry_after=retry_after,
-            )
-        if status >= 500:
-            raise TransientError(
-                f"GET {path} server error HTTP {status}: {error_text(response)}", source=SOURCE
-            )
         if status >= 400:
             raise PermanentError(
                 f"GET {path} rejected with HTTP {status}: {error_text(response)}; check the "

@@ -6,6 +6,7 @@ import email.utils
 import functools
 import json
 import ssl
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -53,3 +54,29 @@ def error_text(response: httpx.Response) -> str:
         if body.get("error"):
             return str(body["error"])[:300]
     return text[:300]
+
+
+def get_checked(http: httpx.Client, path: str, *, source: str, params: dict[str, str] | None = None,
+                redact: Callable[[str], str] = str) -> httpx.Response:
+    """GET ``path``; network failures, timeouts, 429 and 5xx become the error taxonomy.
+
+    The response is returned for every other status, so each client words its own 4xx errors
+    (what to fix differs per API). ``redact`` scrubs secrets from error texts.
+    """
+    from resources.exchanges.errors import RateLimitedError, TransientError
+
+    try:
+        response = http.get(path, params=params)
+    except httpx.TimeoutException as e:
+        raise TransientError(f"GET {path} timed out ({type(e).__name__})", source=source) from e
+    except httpx.TransportError as e:
+        raise TransientError(f"GET {path} failed: {type(e).__name__}: {redact(str(e))}", source=source) from e
+    status = response.status_code
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise RateLimitedError(f"GET {path} rate limited (HTTP 429, Retry-After {retry_after})",
+                               source=source, retry_after=retry_after)
+    if status >= 500:
+        raise TransientError(f"GET {path} server error HTTP {status}: {redact(error_text(response))}",
+                             source=source)
+    return response
