@@ -194,6 +194,7 @@ def _score(call: Call, arrival: PairSnapshot | None, closing: PairSnapshot | Non
         "channel_weight": call.channel_weight, "reputation": reputation.score, "spam_score": spam.score,
         "wave_size": factors.wave_size, "score": scored.score, "threshold": params.threshold, "passed": scored.passed,
         "factors": json.dumps({**scored.to_metadata(), "spam_reasons": list(spam.reasons),
+                               "arrival_lag_s": _lag_s(arrival, call.event.ts),
                                "reputation_calls": reputation.calls, "mentions": context.mentions,
                                "echo": context.echo_of is not None, "dex": pair.dex if pair else None},
                               sort_keys=True, default=str),
@@ -203,6 +204,12 @@ def _score(call: Call, arrival: PairSnapshot | None, closing: PairSnapshot | Non
         connection.execute(insert(validations).values(**row).on_conflict_do_nothing(
             index_elements=["event_id", "chain", "address"]))
     return row
+
+
+def _lag_s(snapshot: PairSnapshot | None, called_at: datetime) -> float | None:
+    """How long after the call its arrival snapshot was fetched (negative: served from a cache
+    entry fetched shortly before the call)."""
+    return None if snapshot is None else round((snapshot.fetched_at - called_at).total_seconds(), 3)
 
 
 def _mention_key(token: dict[str, Any], call: Call) -> str:

@@ -3,8 +3,11 @@ sidecar replaying calls, the loopback Telegram Bot API stand-in.
 
 For each call: window close (message time + window) -> the stand-in accepting the message, split
 into sensor wait (arrival -> run created), run start (created -> started), validation (started or
-window close, whichever is later -> validated) and send (validated -> accepted). Run once with a
-5-second window and once with the window set to 0.
+window close, whichever is later -> validated) and send (validated -> accepted); beside it the
+arrival lag (call -> its arrival snapshot), which is the part of the window the reaction misses.
+Run once with the default 60-second window, with calls arriving every 2.5 s for a minute so that
+several validation runs wait at once (as in a busy stream), and once with the window set to 0.
+The instance is ``deploy/dagster.local.yaml`` as shipped.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CALLS = 12
+CALLS = 24
 SPACING_S = 2.5
 
 
@@ -82,7 +85,7 @@ def _measure(home: Path, window_s: float, standin: object, seed: int) -> dict[st
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
     with DagsterInstance.get() as instance:
         runs = [r for r in instance.get_run_records() if r.dagster_run.job_name == "validate_calls_job"]
-    result: dict[str, list[float]] = {k: [] for k in ("total", "sensor", "start", "validate", "send")}
+    result: dict[str, list[float]] = {k: [] for k in ("total", "sensor", "start", "validate", "send", "lag")}
     for i, mint in enumerate(mints):
         event = events.get(f"{seed}-{i}")
         accepted = sent.get(mint)
@@ -100,6 +103,9 @@ def _measure(home: Path, window_s: float, standin: object, seed: int) -> dict[st
         result["start"].append(run.start_time - run.create_timestamp.timestamp())
         result["validate"].append(validated - max(close, run.start_time))
         result["send"].append(accepted.time - validated)
+        lag = json.loads(row.factors).get("arrival_lag_s")
+        if lag is not None:
+            result["lag"].append(float(lag))
     passed = sum(1 for r in checked.values() if r.passed)
     result["missing"] = [float(passed - len(result["total"]))]
     statuses: dict[str, int] = {}
@@ -128,7 +134,7 @@ def run(quick: bool = False) -> None:
           f"({CALLS} calls {SPACING_S} s apart; sensor interval 5 s)")
     with TelegramStandIn(fixtures, clock=time.time, per_chat_interval_s=None, group_per_minute=None) as standin:
         (home / "sources.yaml").write_text(yaml.safe_dump({
-            "sources": {"replay": {"window_s": 5.0}},
+            "sources": {"replay": {"window_s": 60.0}},
             "validation_threshold": 0.0,
             "publishers": [{"name": "bench", "kind": "telegram_bot", "chat_id": "-1001", "chat_kind": "private",
                             "token_env": "LATENCY_BOT_TOKEN", "min_confidence": 0.0}],
@@ -143,7 +149,7 @@ def run(quick: bool = False) -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(8)  # the daemon loads the code location and starts its sensor loop
-            for window, seed in ((5.0, 1), (0.0, 2)):
+            for window, seed in ((60.0, 1), (0.0, 2)):
                 figures = _measure(home, window, standin, seed)
                 _report(window, figures)
         finally:
@@ -162,8 +168,15 @@ def _report(window: float, figures: dict[str, list[float]]) -> None:
         return
     parts = ", ".join(f"{name} p50 {statistics.median(figures[name]):.2f} s" for name in ("sensor", "start",
                                                                                          "validate", "send"))
+    if figures["lag"]:
+        parts += f"; arrival snapshot {statistics.median(figures['lag']):.2f} s after the call (p50)"
     p95 = _pct(total, 0.95)
-    verdict = "MET" if p95 <= 5.0 else "MISSED"
     print(f"  window {window:.0f} s: window close -> sent p50 {statistics.median(total):.2f} s, p95 {p95:.2f} s "
           f"({len(total)} published calls, {figures['missing'][0]:.0f} passed but unsent)   [{parts}]")
+    if window == 0:
+        # Nothing can hide the daemon's sensor loop (at most every 5 s) and a run's start-up here:
+        # the issue asks for this case to be reported, the target is for a real window.
+        print(f"  REPORT  p95 with the window set to 0: {p95:.2f} s (sensor wait + run start + validation)")
+        return
+    verdict = "MET" if p95 <= 5.0 else "MISSED"
     print(f"  {verdict:<7} p95 after window close, window {window:.0f} s: {p95:.2f} s (target <= 5.00 s)")

@@ -10,6 +10,7 @@ from dagster import (
     OpExecutionContext,
     ScheduleDefinition,
     define_asset_job,
+    in_process_executor,
     job,
     op,
 )
@@ -18,6 +19,13 @@ from pydantic import Field
 
 from assets.social_ops import publish_signals_op, validate_calls_op
 from resources.warehouse.resource import WarehouseResource
+
+#: Run tag that sorts runs into lanes; the instance templates in ``deploy/`` cap the market lane
+#: so that validation runs, which wait inside their call's window, always find a free run slot.
+LANE_TAG = "signalworks/lane"
+MARKET_LANE = {LANE_TAG: "market"}
+#: Validation runs are dequeued before anything else (higher ``dagster/priority`` goes first).
+SOCIAL_LANE = {LANE_TAG: "social", "dagster/priority": "10"}
 
 
 def candle_job(timeframe: str) -> UnresolvedAssetJobDefinition:
@@ -28,14 +36,17 @@ def candle_job(timeframe: str) -> UnresolvedAssetJobDefinition:
     return define_asset_job(
         f"candles_{timeframe}_job",
         selection=selection,
+        tags=MARKET_LANE,
         description=f"Closed {timeframe} candles for one day x exchange partition"
         + (", then the 2h..1M candles built from them and every indicator." if timeframe == "1h" else "."),
     )
 
 
-markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"))
-derivatives_job = define_asset_job("derivatives_job", selection=AssetSelection.assets("derivatives"))
-coingecko_job = define_asset_job("coingecko_job", selection=AssetSelection.assets("coingecko_markets"))
+markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"), tags=MARKET_LANE)
+derivatives_job = define_asset_job("derivatives_job", selection=AssetSelection.assets("derivatives"),
+                                   tags=MARKET_LANE)
+coingecko_job = define_asset_job("coingecko_job", selection=AssetSelection.assets("coingecko_markets"),
+                                 tags=MARKET_LANE)
 
 
 def build_retention_job(default_days: int) -> JobDefinition:
@@ -52,7 +63,8 @@ def build_retention_job(default_days: int) -> JobDefinition:
         context.log.info("deleted %d 1m candles older than %s", deleted, cutoff.isoformat())
         return deleted
 
-    @job(name="candles_1m_retention_job", description="Weekly: drop 1m candles past the retention window.")
+    @job(name="candles_1m_retention_job", description="Weekly: drop 1m candles past the retention window.",
+         tags=MARKET_LANE)
     def candles_1m_retention_job() -> None:
         delete_old_1m_candles()
 
@@ -60,8 +72,10 @@ def build_retention_job(default_days: int) -> JobDefinition:
 
 
 def validate_calls_job() -> JobDefinition:
+    # In-process: a step subprocess would add seconds of start-up to every call's latency.
     @job(name="validate_calls_job", description="Validate new social calls once their window closes, "
-         "then publish what passed (requested by social_events_sensor).")
+         "then publish what passed (requested by social_events_sensor).",
+         executor_def=in_process_executor, tags=SOCIAL_LANE)
     def _validate_calls_job() -> None:
         publish_signals_op(after=validate_calls_op())
 
@@ -70,7 +84,7 @@ def validate_calls_job() -> JobDefinition:
 
 def publish_signals_job() -> JobDefinition:
     @job(name="publish_signals_job", description="Drain the signals outbox (retries what a publisher "
-         "could not take earlier).")
+         "could not take earlier).", executor_def=in_process_executor, tags=SOCIAL_LANE)
     def _publish_signals_job() -> None:
         publish_signals_op()
 

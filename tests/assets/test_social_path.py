@@ -74,6 +74,8 @@ def test_sensor_validation_and_publication(tmp_path: Path) -> None:
         factors = json.loads(row["factors"])
         assert {"score", "component_liquidity", "component_reaction", "component_context"} <= set(factors)
         assert row["window_s"] == 1.0 and row["threshold"] == 0.3
+        if row["price_at_call"] is not None:  # fetched by this run, after the call and inside its window
+            assert 0 <= factors["arrival_lag_s"] < 30
     echo = next(r for r in rows if r["event_id"] == ids[1])
     assert echo["mention_channels"] == 2 and echo["channel_weight"] == 0.6
     outbox = Outbox(engine)
