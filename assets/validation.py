@@ -1,9 +1,9 @@
 """Validating social calls once their window has closed (context-free; the op wraps it).
 
 A *call* is one token mention in one ``social_events`` row. A run receives event ids as soon as
-they arrive (see ``sensors/social_events.py``), takes the arrival snapshot, waits inside the run
-until each call's window closes (so the ~2 s run start is hidden inside the window), takes the
-closing snapshot, then scores the call with every factor stored in ``validations``. Passed calls
+they arrive (see ``sensors/social_events.py``), takes the arrival snapshot (the one the sidecar
+cached as the call arrived, else a fetch), waits inside the run until each call's window closes
+(so the run's start-up is hidden inside the window), takes the closing snapshot, then scores the call with every factor stored in ``validations``. Passed calls
 (and near misses, flagged ``review_only``) go to the ``signals`` outbox.
 """
 
@@ -32,7 +32,7 @@ from streaming.config import SignalworksSocialConfig
 
 logger = logging.getLogger(__name__)
 
-#: An arrival snapshot older than this (served from the price cache) is refreshed.
+#: A cached price fetched up to this long before the call serves as its arrival snapshot.
 FRESH_PRICE_S = 15.0
 #: Near misses this far under the threshold go to the outbox for manual review only.
 REVIEW_MARGIN = 0.1
@@ -103,14 +103,15 @@ def validate_calls(
     pending = [_resolve_evm_chain(call, cached or fresh, report) for call in pending]
     arrival: dict[int, PairSnapshot | None] = {}
     for index, call in enumerate(pending):
-        arrival[index] = _snapshot(cached, fresh, call, report, fresh_within_s=FRESH_PRICE_S, clock=clock)
+        arrival[index] = _snapshot(cached, fresh, call, report,
+                                   not_before=call.event.ts - timedelta(seconds=FRESH_PRICE_S))
         _remember_token(engine, call, arrival[index], clock())
     for index in sorted(range(len(pending)), key=lambda i: pending[i].closes_at):
         call = pending[index]
         wait = (call.closes_at - clock()).total_seconds()
         if wait > 0:
             sleep(wait)
-        closing = _snapshot(None, fresh, call, report, fresh_within_s=0, clock=clock)
+        closing = _snapshot(None, fresh, call, report, not_before=None)
         row = _score(call, arrival[index], closing, store=store, engine=engine, config=config,
                      params=params, now=clock())
         report.rows.append(row)
@@ -142,11 +143,13 @@ def _resolve_evm_chain(call: Call, dex: Any, report: ValidationReport) -> Call:
 
 
 def _snapshot(cached: Any, fresh: DexScreenerSource, call: Call, report: ValidationReport, *,
-              fresh_within_s: float, clock: Callable[[], datetime]) -> PairSnapshot | None:
+              not_before: datetime | None) -> PairSnapshot | None:
+    """The cached pair when it was fetched at or after ``not_before`` (the sidecar prices each
+    call as it arrives, see ``streaming/arrival.py``), else a fresh fetch."""
     try:
-        if cached is not None:
+        if cached is not None and not_before is not None:
             pair = cached.best_pair(call.chain, call.address)
-            if pair is None or (clock() - pair.fetched_at).total_seconds() <= fresh_within_s:
+            if pair is None or pair.fetched_at >= not_before:
                 return pair
         return fresh.best_pair(call.chain, call.address)
     except (MarketDataError, ValueError) as error:

@@ -60,6 +60,7 @@ def _measure(home: Path, window_s: float, standin: object, seed: int) -> dict[st
 
     from resources.warehouse.schema import social_events, validations
     from resources.warehouse.social import SocialStore
+    from streaming.arrival import arrival_pricer_from_env
     from streaming.config import load_social_config
     from streaming.listen import run_listener
 
@@ -71,7 +72,8 @@ def _measure(home: Path, window_s: float, standin: object, seed: int) -> dict[st
     mints = _stream(stream, seed)
     url = f"sqlite:///{home / 'warehouse.db'}"
     asyncio.run(run_listener(load_social_config(config_path), warehouse_url=url, spool_path=home / "spool.jsonl",
-                             health_interval_s=3600, home=home, replay_path=stream, speed=1.0, once=True))
+                             health_interval_s=3600, home=home, replay_path=stream, speed=1.0, once=True,
+                             arrival=arrival_pricer_from_env(os.environ, home)))
     deadline = time.time() + 60 + window_s
     while time.time() < deadline:
         sent = {m: next((a for a in standin.accepted if m in a.text), None) for m in mints}  # type: ignore[attr-defined]

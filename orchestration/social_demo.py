@@ -18,15 +18,19 @@ REPLAY_SPEED = 360.0  # the bundled hour of messages in ten seconds
 
 
 def run_social_demo(settings: Settings, defs: Definitions, instance: DagsterInstance, run_config: dict) -> bool:
+    from streaming.arrival import arrival_pricer_from_env
     from streaming.listen import run_listener
 
     config = load_social_config(settings.social_config)
+    arrival = arrival_pricer_from_env({"SIGNALWORKS_DEXSCREENER": settings.dexscreener,
+                                       "SIGNALWORKS_DEXSCREENER_BASE_URL": settings.dexscreener_base_url,
+                                       "SIGNALWORKS_SIM_SEED": str(settings.sim_seed)}, settings.home)
     store = SocialStore.from_url(settings.warehouse_url)
     before = store.max_event_id()
     started = time.monotonic()
     report = asyncio.run(run_listener(
         config, warehouse_url=settings.warehouse_url, spool_path=settings.home / "spool" / "social_events.jsonl",
-        health_interval_s=3600, home=settings.home, speed=REPLAY_SPEED, once=True))
+        health_interval_s=3600, home=settings.home, speed=REPLAY_SPEED, once=True, arrival=arrival))
     stored = store.max_event_id() - before
     sink = report.sink
     print(f"  signalworks listen (replay x{REPLAY_SPEED:.0f}): {sink.received} messages, {stored} new events "

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,14 @@ PRICE_NAMESPACE = "dexscreener.price"
 METADATA_NAMESPACE = "dexscreener.metadata"
 
 
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """Tokens fetched by :meth:`CachedDexScreener.refresh` and tokens whose entry was fresh."""
+
+    fetched: int
+    reused: int
+
+
 class CachedDexScreener:
     """:meth:`best_pair` through a :class:`PersistentTTLCache`, with separate TTLs.
 
@@ -325,6 +334,23 @@ class CachedDexScreener:
                 self._store(_key(chain, address), snapshot)
                 result[address] = snapshot
         return result
+
+    def refresh(self, chain: str, addresses: Sequence[str], *, fresh_within_s: float) -> RefreshOutcome:
+        """Make sure each token's cached price is at most ``fresh_within_s`` old: fetch (together,
+        with ``tokens()``) those whose entry is older or absent, and store them. A token remembered
+        as not listed is left as it is until that entry expires."""
+        now = self.client.now() if hasattr(self.client, "now") else datetime.now(UTC)
+        wanted = list(dict.fromkeys(addresses))
+        stale = []
+        for address in wanted:
+            found, snapshot = self._lookup(_key(chain, address))
+            if not found or (snapshot is not None and (now - snapshot.fetched_at).total_seconds() > fresh_within_s):
+                stale.append(address)
+        if stale:
+            fetched = self.client.tokens(chain, stale)
+            for address in stale:
+                self._store(_key(chain, address), most_liquid(fetched.get(address, []), address))
+        return RefreshOutcome(fetched=len(stale), reused=len(wanted) - len(stale))
 
     def stats(self) -> CacheStats:
         """Lookups served without a fetch (hits) and with one (misses), plus both namespaces."""

@@ -21,7 +21,9 @@ from sqlalchemy.engine import make_url
 
 from resources.warehouse.engine import make_engine
 from resources.warehouse.social import SocialStore
+from streaming.arrival import ArrivalPricer, arrival_pricer_from_env
 from streaming.config import SignalworksSocialConfig, load_social_config
+from streaming.events import Event
 from streaming.sink import SinkStats, WarehouseSink
 from streaming.sources.base import Source, SourceHealth
 from streaming.spool import Spool, SpoolLockedError
@@ -140,6 +142,7 @@ async def run_listener(
     once: bool = False,
     backoff: BackoffPolicy = DEFAULT_BACKOFF,
     include_configured: bool = True,
+    arrival: ArrivalPricer | None = None,
 ) -> ListenerReport:
     """Run the sidecar until ``stop`` is set (or, with ``once``, every finite source is done).
 
@@ -165,6 +168,9 @@ async def run_listener(
         Stop when every finite source (a replay without loop) is done.
     include_configured
         False to run only ``extra_sources``.
+    arrival
+        Prices each accepted call's tokens at once into the cache validation runs share
+        (:mod:`streaming.arrival`); closed when the listener stops.
 
     Returns
     -------
@@ -183,17 +189,28 @@ async def run_listener(
     spool = Spool(spool_path)
     try:
         sink = WarehouseSink(lambda: SocialStore(make_engine(url)), spool)
-        supervisor = Supervisor(sources, sink.emit, backoff=backoff, health_interval_s=health_interval_s)
+
+        async def emit(event: Event) -> None:
+            await sink.emit(event)
+            if arrival is not None:
+                arrival.observe(event)
+
+        supervisor = Supervisor(sources, emit, backoff=backoff, health_interval_s=health_interval_s)
     except BaseException:
         spool.close()
         raise
     logger.info("listening to %s; warehouse %s; spool %s", ", ".join(s.name for s in sources),
                 make_url(warehouse_url).render_as_string(hide_password=True), spool_path)
     await sink.start()
+    if arrival is not None:
+        await arrival.start()
     try:
         health = await supervisor.run(stop, until_finished=once)
     finally:
         await sink.close()
+        if arrival is not None:
+            await arrival.close()
+            logger.info("arrival prices: %s", arrival.stats)
     stopped_by = "stop" if stop.is_set() else "finished"
     report = ListenerReport(sources=health, sink=dataclasses.replace(sink.stats),
                             spool_pending=sink.spool.pending, stopped_by=stopped_by)
@@ -225,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     spool_path = args.spool or home / "spool" / "social_events.jsonl"
     try:
         config = load_social_config(args.config)
+        arrival = arrival_pricer_from_env(os.environ, home)
     except ValueError as error:
         print(f"signalworks listen: invalid configuration: {error}")
         return 2
@@ -235,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return await run_listener(config, warehouse_url=url, spool_path=spool_path, home=home,
                                       health_interval_s=args.health_interval, stop=stop,
-                                      replay_path=args.replay, speed=args.speed, once=args.once)
+                                      replay_path=args.replay, speed=args.speed, once=args.once,
+                                      arrival=arrival)
         finally:
             uninstall()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -92,3 +92,31 @@ def test_sensor_validation_and_publication(tmp_path: Path) -> None:
     with build_sensor_context(cursor=result.cursor, resources=defs.resources,
                               repository_def=defs.get_repository_def()) as context:
         assert not getattr(sensor(context), "run_requests", None)
+
+
+def test_the_arrival_snapshot_is_the_one_the_sidecar_cached_as_the_call_arrived(tmp_path: Path) -> None:
+    from assets.validation import validate_calls
+    from resources.dexscreener_sim import SimDexScreener
+    from resources.ttl_cache import CachedDexScreener, PersistentTTLCache
+    from streaming.config import load_social_config
+
+    called_at = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    moment = [called_at + timedelta(seconds=1)]
+    sim = SimDexScreener(seed=42, clock=lambda: moment[0])
+    assert sim.is_listed("solana", SOL_MINT)
+    cached = CachedDexScreener(sim, PersistentTTLCache(tmp_path / "dex.sqlite", clock=lambda: moment[0].timestamp()))
+    settings = Settings(home=tmp_path, social_config=_config(tmp_path / "sources.yaml"))
+    store = SocialStore.from_url(settings.warehouse_url)
+    (event_id,) = store.append([Event.from_message(source="replay", channel="alpha", message_id="1", author="a",
+                                                   text=f"gem {SOL_MINT} pump.fun/coin/{SOL_MINT}",
+                                                   ts=called_at).to_record()])
+    cached.refresh("solana", [SOL_MINT], fresh_within_s=15)  # what streaming.arrival does on arrival
+    at_arrival = cached.best_pair("solana", SOL_MINT)
+    moment[0] = called_at + timedelta(minutes=3)  # the run comes late; prices have moved
+    report = validate_calls([event_id], store=store, engine=store.engine, fresh=sim, cached=cached,
+                            config=load_social_config(settings.social_config), clock=lambda: moment[0],
+                            sleep=lambda _s: None)
+    (row,) = report.rows
+    assert at_arrival is not None and row["price_at_call"] == at_arrival.price_usd
+    assert row["price_at_close"] == sim.best_pair("solana", SOL_MINT).price_usd  # type: ignore[union-attr]
+    assert json.loads(row["factors"])["arrival_lag_s"] == 1.0
