@@ -22,7 +22,8 @@ from ml.social.base_token import base_token_key
 from ml.social.context import Mention, mention_contexts
 from ml.social.reputation import CallOutcome, source_reputation
 from ml.social.scoring import CallFactors, ScoringParams, score_call
-from ml.social.spam import WaveMessage, coordinated_waves, spam_assessment
+from ml.social.spam import spam_assessment
+from ml.social.waves import WaveMessage, coordinated_waves
 from resources.dexscreener import DexScreenerSource, PairSnapshot
 from resources.exchanges.errors import MarketDataError
 from resources.publishers.outbox import Outbox

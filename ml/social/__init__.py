@@ -4,7 +4,8 @@ Nothing here does I/O or imports Dagster; the validation op loads the inputs thr
 and calls these functions. Modules:
 
 - :mod:`ml.social.base_token`: one identity for a token across chains and wrappers.
-- :mod:`ml.social.spam`: pattern/shape spam score and coordinated waves across channels.
+- :mod:`ml.social.spam`: a message's spam score from configured patterns and its shape.
+- :mod:`ml.social.waves`: coordinated waves (near-identical texts across channels).
 - :mod:`ml.social.context`: channels/authors mentioning the token within the window.
 - :mod:`ml.social.reputation`: a source's reputation from the outcomes of its past calls.
 - :mod:`ml.social.scoring`: the weighted score, its hard rejections and the threshold.
@@ -27,16 +28,8 @@ from ml.social.scoring import (
     ScoringWeights,
     score_call,
 )
-from ml.social.spam import (
-    SpamResult,
-    SpamWeights,
-    WaveInfo,
-    WaveMessage,
-    coordinated_waves,
-    spam_assessment,
-    wave_shingles,
-    wave_text,
-)
+from ml.social.spam import SpamResult, SpamWeights, spam_assessment
+from ml.social.waves import WaveInfo, WaveMessage, coordinated_waves, wave_shingles, wave_text
 
 __all__ = [
     "DEFAULT_ALIASES",

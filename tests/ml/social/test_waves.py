@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml.social.spam import WaveInfo, WaveMessage, coordinated_waves, wave_shingles, wave_text
+from ml.social.waves import WaveInfo, WaveMessage, coordinated_waves, wave_shingles, wave_text
 
 from .builders import at, make_evm, make_mint, random_text
 
