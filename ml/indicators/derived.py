@@ -41,8 +41,9 @@ def crosses(fast: np.ndarray, slow: np.ndarray, a: int, b: int, warmup: int, up:
         if i - a < warmup:
             up[i] = down[i] = valid[i] = False
             continue
-        up[i] = fast[i] > slow[i] and not fast[i - 1] > slow[i - 1]
-        down[i] = fast[i] < slow[i] and not fast[i - 1] < slow[i - 1]
+        # bool > bool: "now and not before", without a branch
+        up[i] = (fast[i] > slow[i]) > (fast[i - 1] > slow[i - 1])
+        down[i] = (fast[i] < slow[i]) > (fast[i - 1] < slow[i - 1])
         valid[i] = True
 
 
@@ -57,11 +58,9 @@ def divergence(close: np.ndarray, momentum: np.ndarray, a: int, b: int, bars: in
         if i - a < bars:
             continue
         m1, m0 = momentum[i], momentum[i - bars]
-        if m1 != m1 or m0 != m0:
-            continue
         c1, c0 = close[i], close[i - bars]
-        out[i] = int(c1 < c0 and m1 > m0) - int(c1 > c0 and m1 < m0)
-        valid[i] = True
+        out[i] = np.int64((c1 < c0) & (m1 > m0)) - np.int64((c1 > c0) & (m1 < m0))
+        valid[i] = (m1 == m1) & (m0 == m0)
 
 
 @kernel

@@ -156,11 +156,10 @@ def _block_runner(
     """The work of one block of segments: every kernel over the block's rows, in dependency
     order, into buffers of the block's size, returned as a polars frame."""
     p = params
-    rsi_address, atr_address, bbands_address = addresses()
+    rsi_address, atr_address, bbands_address, adx_address = addresses()
     ints = np.asarray
-    emas, smas, rsis = ints(p.ema_periods, np.int64), ints(p.sma_periods, np.int64), ints(p.rsi_periods, np.int64)
-    ehma = ints((p.ehma_half, p.ehma_period, p.ehma_root), np.int64)
-    macd = ints((p.macd_fast, p.macd_slow, p.macd_signal), np.int64)
+    rsis = ints(p.rsi_periods, np.int64)
+    chains, smas, trend_rows = _trend_layout(p)
     anchor = resolve_anchor(p.vwap_anchor, step)
     offset, width = INLINE_ANCHORS.get(anchor, (0, 1))
     months = None if anchor in INLINE_ANCHORS else _month_ids(arrays["ts"])
@@ -174,7 +173,7 @@ def _block_runner(
         o, h, lo, c, v, ts = (arrays[k][first:last] for k in ("open", "high", "low", "close", "volume", "ts"))
         out = Buffers.allocate(p, last - first)
         trend, momentum = out.group("trend"), out.group("momentum")
-        trend_kernel(c, h, lo, s, e, emas, smas, ehma, macd, p.adx_period, trend, out.scratch)
+        trend_kernel(adx_address, c, h, lo, s, e, chains, smas, trend_rows, p.adx_period, out.floats)
         momentum_kernel(rsi_address, c, s, e, rsis, momentum)
         volatility_kernel(bbands_address, atr_address, c, h, lo, s, e, p.bb_period,
                           float(p.bb_stddev), p.atr_period, out.group("volatility"))
@@ -198,6 +197,23 @@ def _block_runner(
         return out.to_frame()
 
     return run
+
+
+def _trend_layout(p: IndicatorParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The EMA chains, SMA rows and other rows :func:`~ml.indicators.trend.trend_kernel` needs."""
+    row = Buffers.allocate(p, 0).row
+    half, full, slow, fast = (row(n) for n in ("_ema_half", "_ema_full", "_macd_slow", "_macd_fast"))
+    chains = [(-1, row(f"ema_{n}"), 0, n) for n in p.ema_periods]
+    chains += [(-1, half, 0, p.ehma_half), (-1, full, 0, p.ehma_period), (-1, slow, 0, p.macd_slow),
+               (-1, fast, p.macd_slow - p.macd_fast, p.macd_fast)]
+    chains += [(half, row(f"ehma_{p.ehma_period}"), p.ehma_period - 1, p.ehma_root),
+               (row("macd"), row("macd_signal"), p.macd_slow - 1, p.macd_signal)]
+    smas = [(row(f"sma_{n}"), n) for n in p.sma_periods]
+    rows = [row(n) for n in (f"ehma_{p.ehma_period}", "macd", "macd_signal", "macd_hist",
+                             f"adx_{p.adx_period}")]
+    rows += [p.ehma_period - 1 + p.ehma_root - 1, p.macd_slow + p.macd_signal - 2, half, full, slow, fast]
+    return (np.asarray(chains, np.int64), np.asarray(smas, np.int64).reshape(-1, 2),
+            np.asarray(rows, np.int64))
 
 
 def _month_ids(ts: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ Every kernel writes whole symbol segments of full-length arrays (threads write d
 
 The conversion wraps the buffers without copying them: each row becomes an Arrow array over the
 numpy memory with a packed validity bitmap (for floats: not NaN), and polars takes the Arrow
-table as it is. Bool values are packed to bits (Arrow's layout).
+table as it is. Bool values are packed to bits (Arrow's layout). Writing the output once, where
+it will stay, matters: the output is ~50 columns of 8 bytes per candle, and every extra copy
+into fresh memory costs page faults and memory bandwidth comparable to the kernels themselves.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ml.indicators.params import IndicatorParams
 
 
 def float_groups(p: IndicatorParams) -> dict[str, list[str]]:
-    """Float columns in matrix order, grouped by the kernel that writes them."""
+    """Float rows in matrix order, grouped by the kernel that writes them (and scratch rows)."""
     return {
         "trend": [*(f"ema_{n}" for n in p.ema_periods), *(f"sma_{n}" for n in p.sma_periods),
                   f"ehma_{p.ehma_period}", "macd", "macd_signal", "macd_hist", f"adx_{p.adx_period}"],
@@ -36,7 +38,12 @@ def float_groups(p: IndicatorParams) -> dict[str, list[str]]:
                       "fvg_bottom", "fvg_size_pct"],
         "supertrend": ["supertrend"],
         "derived": [f"diff_ema{p.trend_ema}_pct", "range_pct", "high_low_range_pct"],
+        SCRATCH: ["_ema_half", "_ema_full", "_macd_slow", "_macd_fast"],
     }
+
+
+#: Float rows the kernels use as working space (not output columns).
+SCRATCH = "scratch"
 
 
 #: Int64 columns: (row, validity row).
@@ -68,21 +75,19 @@ class Buffers:
     ints_valid: np.ndarray
     bools: np.ndarray
     bools_valid: np.ndarray
-    scratch: np.ndarray
 
     @classmethod
     def allocate(cls, params: IndicatorParams, rows: int) -> Buffers:
+        """Uninitialised buffers for ``rows`` candles."""
+        shapes = cls.shapes(params, rows)
+        return cls(params, *(np.empty(shape, dtype) for shape, dtype in zip(shapes, _DTYPES, strict=True)))
+
+    @staticmethod
+    def shapes(params: IndicatorParams, rows: int) -> list[tuple[int, int]]:
         floats = sum(len(names) for names in float_groups(params).values())
         pairs = len(params.ema_crosses)
-        return cls(
-            params=params,
-            floats=np.empty((floats, rows)),
-            ints=np.empty((len(INT_COLUMNS), rows), dtype=np.int64),
-            ints_valid=np.empty((4, rows), dtype=np.bool_),
-            bools=np.empty((4 + 2 * pairs, rows), dtype=np.bool_),
-            bools_valid=np.empty((1 + pairs, rows), dtype=np.bool_),
-            scratch=np.empty((2, rows)),
-        )
+        return [(floats, rows), (len(INT_COLUMNS), rows), (4, rows), (4 + 2 * pairs, rows),
+                (1 + pairs, rows)]
 
     def group(self, name: str) -> np.ndarray:
         """The float rows written by kernel ``name`` (a view)."""
@@ -95,8 +100,12 @@ class Buffers:
 
     def float_row(self, column: str) -> np.ndarray:
         """One float column (a view)."""
+        return self.floats[self.row(column)]
+
+    def row(self, column: str) -> int:
+        """Row of a float column (or scratch row) in :attr:`floats`."""
         names = [n for group in float_groups(self.params).values() for n in group]
-        return self.floats[names.index(column)]
+        return names.index(column)
 
     def to_frame(self) -> pl.DataFrame:
         """Every column as one polars frame (nulls, no NaN; no particular column order).
@@ -106,8 +115,10 @@ class Buffers:
         rows = self.floats.shape[1]
         names: list[str] = []
         arrays: list[pa.Array] = []
-        float_names = [n for group in float_groups(self.params).values() for n in group]
-        float_bits = np.packbits(~np.isnan(self.floats), axis=1, bitorder="little")
+        float_names = [
+            n for group, names in float_groups(self.params).items() if group != SCRATCH for n in names
+        ]
+        float_bits = np.packbits(~np.isnan(self.floats[: len(float_names)]), axis=1, bitorder="little")
         for row, name in enumerate(float_names):
             names.append(name)
             arrays.append(_arrow(pa.float64(), rows, self.floats[row], float_bits[row]))
@@ -123,6 +134,9 @@ class Buffers:
         frame = pl.from_arrow(pa.Table.from_arrays(arrays, names=names))
         assert isinstance(frame, pl.DataFrame)
         return frame
+
+
+_DTYPES = (np.float64, np.int64, np.bool_, np.bool_, np.bool_)
 
 
 def _arrow(dtype: pa.DataType, rows: int, values: np.ndarray, bitmap: np.ndarray | None) -> pa.Array:

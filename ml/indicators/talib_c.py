@@ -1,8 +1,9 @@
 """TA-Lib's C functions called from the numba kernels, one call per symbol segment.
 
-RSI, ATR and Bollinger Bands come from TA-Lib itself, bit for bit: their current C code smooths
-in forms (two-coefficient Wilder updates, fused multiply-adds) that a re-implementation would
-have to track release by release. The kernels call the C entry points directly, with no Python
+RSI, ATR, ADX and Bollinger Bands come from TA-Lib itself, bit for bit: their C code smooths in
+forms (two-coefficient Wilder updates, fused multiply-adds, epsilon tests) that a
+re-implementation would have to track release by release, and ADX's seven divisions per bar run
+no faster in a transcription. The kernels call the C entry points directly, with no Python
 in between: the function addresses are looked up once through the ``talib`` extension module
 (which links TA-Lib and initialises it on import) and passed to the kernels as integers.
 
@@ -19,12 +20,12 @@ import numpy as np
 
 from ml.indicators.jit import call_c_bbands, call_c_hlc, call_c_real, kernel
 
-_NAMES = ("TA_RSI", "TA_ATR", "TA_BBANDS")
+_NAMES = ("TA_RSI", "TA_ATR", "TA_BBANDS", "TA_ADX")
 
 
 @cache
-def addresses() -> tuple[int, int, int]:
-    """Addresses of ``TA_RSI``, ``TA_ATR`` and ``TA_BBANDS`` in the loaded TA-Lib."""
+def addresses() -> tuple[int, int, int, int]:
+    """Addresses of ``TA_RSI``, ``TA_ATR``, ``TA_BBANDS`` and ``TA_ADX`` in the loaded TA-Lib."""
     import talib  # noqa: F401 - runs TA_Initialize
     from talib import _ta_lib
 
@@ -38,7 +39,7 @@ def addresses() -> tuple[int, int, int]:
                 f"TA-Lib's {name} is not visible through {_ta_lib.__file__}; "
                 "install the ta-lib wheel, which links the C library dynamically"
             ) from e
-    return found[0], found[1], found[2]
+    return found[0], found[1], found[2], found[3]
 
 
 @kernel
@@ -54,16 +55,24 @@ def rsi_into(address: int, x: np.ndarray, a: int, b: int, period: int, out: np.n
 
 
 @kernel
-def atr_into(address: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int,
-             period: int, out: np.ndarray, meta: np.ndarray) -> None:
-    """``out[a:b] = talib.ATR(h[a:b], lo[a:b], c[a:b], period)``."""
-    out[a : min(a + period, b)] = np.nan
-    if b - a <= period:
+def hlc_into(address: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int,
+             period: int, lookback: int, out: np.ndarray, meta: np.ndarray) -> None:
+    """``out[a:b] = talib.<F>(h[a:b], lo[a:b], c[a:b], period)`` for a function ``F`` of
+    ``TA_ATR``'s signature whose first value is at ``lookback``."""
+    out[a : min(a + lookback, b)] = np.nan
+    if b - a <= lookback:
         return
     m = np.int64(meta.ctypes.data)
     call_c_hlc(address, (np.int64(0), np.int64(b - a - 1), np.int64(h.ctypes.data) + 8 * a,
                          np.int64(lo.ctypes.data) + 8 * a, np.int64(c.ctypes.data) + 8 * a,
-                         np.int64(period), m, m + 4, np.int64(out.ctypes.data) + 8 * (a + period)))
+                         np.int64(period), m, m + 4, np.int64(out.ctypes.data) + 8 * (a + lookback)))
+
+
+@kernel
+def atr_into(address: int, h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int,
+             period: int, out: np.ndarray, meta: np.ndarray) -> None:
+    """``out[a:b] = talib.ATR(h[a:b], lo[a:b], c[a:b], period)``."""
+    hlc_into(address, h, lo, c, a, b, period, period, out, meta)
 
 
 @kernel

@@ -18,11 +18,13 @@ from a symbol's first candle in the frame, and earlier rows are null:
   values then Wilder-smoothed; output from ``2n - 1 = 27``. Null until a symbol's true range is
   first positive (0/0; TA-Lib would report 0 there).
 
-The kernel is TA-Lib's arithmetic transcribed operation for operation (the same seeds, the same
-order of additions, the EMA step as TA-Lib's ``fma(x - prev, k, prev)``, TA-Lib's 1e-14 zero
-test in ADX), so every column equals TA-Lib run on the symbol alone bit for bit; the tests check
-exactly that against ``talib``. What it gains over one TA-Lib call per indicator is one pass over
-the segment for all of them: the independent recursions overlap in the CPU.
+EMA, SMA, EHMA and MACD are TA-Lib's arithmetic transcribed operation for operation (the same
+seeds, the same order of additions, the EMA step as TA-Lib's ``fma(x - prev, k, prev)``), so they
+equal TA-Lib run on the symbol alone bit for bit; the tests check exactly that against ``talib``.
+ADX is TA-Lib's C function itself (:mod:`ml.indicators.talib_c`). What the kernel gains over one
+TA-Lib call per indicator: every EMA (the five EMAs, EHMA's two inner ones, MACD's fast and slow)
+is a *chain*, and chains advance four per pass with their states in registers, so the CPU
+overlaps four recursions whose single-chain speed is bound by the latency of one step.
 """
 
 from __future__ import annotations
@@ -30,49 +32,81 @@ from __future__ import annotations
 import numpy as np
 
 from ml.indicators.jit import fma, kernel
-
-#: TA-Lib's ``TA_IS_ZERO`` band.
-EPSILON = 1e-14
+from ml.indicators.talib_c import hlc_into
 
 
 @kernel
-def _ema_seeds(x: np.ndarray, a: int, b: int, periods: np.ndarray, state: np.ndarray,
-               out: np.ndarray) -> None:
-    """Seed each EMA of ``periods`` with the mean of its first ``p`` values (row ``a + p - 1``)
-    and NaN the rows before it."""
-    for j in range(periods.shape[0]):
-        p = periods[j]
-        out[j, a : min(a + p - 1, b)] = np.nan
-        if b - a >= p:
-            total = 0.0
-            for i in range(a, a + p):
-                total += x[i]
-            state[j] = total / p
-            out[j, a + p - 1] = state[j]
+def _seed(x: np.ndarray, start: int, period: int, b: int, out: np.ndarray) -> tuple[float, int]:
+    """TA-Lib's EMA seed: the mean of ``x[start:start + period]``, written at its last row.
+
+    Returns the seed and the first row the recursion updates (``b`` when rows run out or the
+    chain is unused, ``period == 0``).
+    """
+    last = start + period - 1
+    if period == 0 or last >= b:
+        return 0.0, b
+    total = 0.0
+    for i in range(start, last + 1):
+        total += x[i]
+    out[last] = total / period
+    return out[last], last + 1
 
 
 @kernel
-def _ema_steps(x: np.ndarray, a: int, b: int, periods: np.ndarray, state: np.ndarray,
-               out: np.ndarray) -> None:
-    """Advance every seeded EMA from the row after its seed to ``b`` (one pass, all periods)."""
-    count = periods.shape[0]
-    k = np.empty(count)
-    for j in range(count):
-        k[j] = 2.0 / (periods[j] + 1)
-    for i in range(a, b):
-        xi = x[i]
-        for j in range(count):
-            if i >= a + periods[j]:
-                state[j] = fma(xi - state[j], k[j], state[j])
-                out[j, i] = state[j]
+def _ema4(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, starts: np.ndarray,
+          periods: np.ndarray, b: int, o0: np.ndarray, o1: np.ndarray, o2: np.ndarray,
+          o3: np.ndarray) -> None:
+    """Four TA-Lib EMA chains in one pass: chain ``j`` is the EMA of period ``periods[j]`` of
+    ``x_j`` seeded at ``starts[j]``, written into ``o_j`` up to row ``b`` (period 0: unused)."""
+    e0, t0 = _seed(x0, starts[0], periods[0], b, o0)
+    e1, t1 = _seed(x1, starts[1], periods[1], b, o1)
+    e2, t2 = _seed(x2, starts[2], periods[2], b, o2)
+    e3, t3 = _seed(x3, starts[3], periods[3], b, o3)
+    k0, k1 = 2.0 / (periods[0] + 1), 2.0 / (periods[1] + 1)
+    k2, k3 = 2.0 / (periods[2] + 1), 2.0 / (periods[3] + 1)
+    for i in range(min(min(t0, t1), min(t2, t3)), b):
+        if i >= t0:
+            e0 = fma(x0[i] - e0, k0, e0)
+            o0[i] = e0
+        if i >= t1:
+            e1 = fma(x1[i] - e1, k1, e1)
+            o1[i] = e1
+        if i >= t2:
+            e2 = fma(x2[i] - e2, k2, e2)
+            o2[i] = e2
+        if i >= t3:
+            e3 = fma(x3[i] - e3, k3, e3)
+            o3[i] = e3
 
 
 @kernel
-def _smas(x: np.ndarray, a: int, b: int, periods: np.ndarray, out: np.ndarray) -> None:
+def _chains(inputs: np.ndarray, a: int, b: int, chains: np.ndarray, out: np.ndarray) -> None:
+    """Run ``chains`` (rows: input row, output row, seed offset from ``a``, period) four at a
+    time, NaN-filling each output before its seed."""
+    starts = np.empty(4, dtype=np.int64)
+    periods = np.zeros(4, dtype=np.int64)
+    for q in range(0, chains.shape[0], 4):
+        rows_in = np.zeros(4, dtype=np.int64)
+        rows_out = np.zeros(4, dtype=np.int64)
+        for j in range(4):
+            periods[j] = 0
+            starts[j] = a
+            if q + j < chains.shape[0]:
+                rows_in[j], rows_out[j] = chains[q + j, 0], chains[q + j, 1]
+                starts[j], periods[j] = a + chains[q + j, 2], chains[q + j, 3]
+                out[rows_out[j], a : min(starts[j] + periods[j] - 1, b)] = np.nan
+        _ema4(inputs[rows_in[0]], inputs[rows_in[1]], inputs[rows_in[2]], inputs[rows_in[3]],
+              starts, periods, b, out[rows_out[0]], out[rows_out[1]], out[rows_out[2]],
+              out[rows_out[3]])
+
+
+@kernel
+def _smas(x: np.ndarray, a: int, b: int, periods: np.ndarray, rows: np.ndarray,
+          out: np.ndarray) -> None:
     """TA-Lib's SMA: a running total (add the new value, read, subtract the oldest)."""
     for j in range(periods.shape[0]):
-        p = periods[j]
-        out[j, a : min(a + p - 1, b)] = np.nan
+        p, row = periods[j], out[rows[j]]
+        row[a : min(a + p - 1, b)] = np.nan
         if b - a < p:
             continue
         total = 0.0
@@ -82,145 +116,67 @@ def _smas(x: np.ndarray, a: int, b: int, periods: np.ndarray, out: np.ndarray) -
             total += x[i]
             value = total
             total -= x[i - p + 1]
-            out[j, i] = value / p
+            row[i] = value / p
 
 
 @kernel
-def _ema_of(x: np.ndarray, a: int, first: int, b: int, p: int, out: np.ndarray) -> None:
-    """TA-Lib EMA of ``x[first:b]`` into ``out[first:b]`` (``out[a:first]`` and the warm-up NaN)."""
-    out[a : min(first + p - 1, b)] = np.nan
-    if b - first < p:
-        return
-    k = 2.0 / (p + 1)
-    total = 0.0
-    for i in range(first, first + p):
-        total += x[i]
-    prev = total / p
-    out[first + p - 1] = prev
-    for i in range(first + p, b):
-        prev = fma(x[i] - prev, k, prev)
-        out[i] = prev
+def trend_kernel(adx_address: int, c: np.ndarray, h: np.ndarray, lo: np.ndarray,
+                 starts: np.ndarray, stops: np.ndarray, layout: np.ndarray, smas: np.ndarray,
+                 first: np.ndarray, adx_n: int, out: np.ndarray) -> None:
+    """Every trend column of the segments ``starts[s]:stops[s]`` into the float rows ``out``.
 
-
-@kernel
-def _macd(c: np.ndarray, a: int, b: int, fast: int, slow: int, signal: int, line: np.ndarray,
-          sig: np.ndarray, hist: np.ndarray) -> None:
-    """TA-Lib ``MACD(fast, slow, signal)``: both EMAs start at ``slow - 1``."""
-    first = a + slow + signal - 2
-    head = min(first, b)
-    line[a:head] = np.nan
-    sig[a:head] = np.nan
-    hist[a:head] = np.nan
-    if b <= first:
-        return
-    begin = a + slow - 1
-    ks, kf, kg = 2.0 / (slow + 1), 2.0 / (fast + 1), 2.0 / (signal + 1)
-    total = 0.0
-    for i in range(begin - slow + 1, begin + 1):
-        total += c[i]
-    slow_ema = total / slow
-    total = 0.0
-    for i in range(begin - fast + 1, begin + 1):
-        total += c[i]
-    fast_ema = total / fast
-    line[begin] = fast_ema - slow_ema
-    for i in range(begin + 1, b):
-        slow_ema = fma(c[i] - slow_ema, ks, slow_ema)
-        fast_ema = fma(c[i] - fast_ema, kf, fast_ema)
-        line[i] = fast_ema - slow_ema
-    total = 0.0
-    for i in range(begin, first + 1):
-        total += line[i]
-    prev = total / signal
-    for i in range(first, b):
-        if i > first:
-            prev = fma(line[i] - prev, kg, prev)
-        sig[i] = prev
-        hist[i] = line[i] - prev
-    line[begin:first] = np.nan
-
-
-@kernel
-def _true_range(h: float, lo: float, prev_close: float) -> float:
-    greatest = h - lo
-    up = abs(prev_close - h)
-    if up > greatest:
-        greatest = up
-    down = abs(prev_close - lo)
-    if down > greatest:
-        greatest = down
-    return greatest
-
-
-@kernel
-def _adx(h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int, n: int,
-         out: np.ndarray) -> None:
-    """TA-Lib ``ADX(n)``, then null before the segment's first positive true range."""
-    plus = minus = tr = dx_sum = adx = 0.0
-    moved = False
-    for i in range(a, b):
-        out[i] = np.nan
-        if i == a:
-            continue
-        if not moved and (h[i] != lo[i] or h[i] != c[i - 1] or lo[i] != c[i - 1]):
-            moved = True
-        up, down = h[i] - h[i - 1], lo[i - 1] - lo[i]
-        step = i - a
-        if step >= n:
-            minus -= minus / n
-            plus -= plus / n
-        if down > 0 and up < down:
-            minus += down
-        elif up > 0 and up > down:
-            plus += up
-        if step < n:
-            tr += _true_range(h[i], lo[i], c[i - 1])
-            continue
-        tr = tr - tr / n + _true_range(h[i], lo[i], c[i - 1])
-        dx = -1.0
-        if not (-EPSILON < tr < EPSILON):
-            minus_di, plus_di = 100.0 * (minus / tr), 100.0 * (plus / tr)
-            total = minus_di + plus_di
-            if not (-EPSILON < total < EPSILON):
-                dx = 100.0 * (abs(minus_di - plus_di) / total)
-        if step < 2 * n:
-            if dx >= 0.0:
-                dx_sum += dx
-            if step == 2 * n - 1:
-                adx = dx_sum / n
-        elif dx >= 0.0:
-            adx = (adx * (n - 1) + dx) / n
-        if step >= 2 * n - 1 and moved:
-            out[i] = adx
-
-
-@kernel
-def trend_kernel(c: np.ndarray, h: np.ndarray, lo: np.ndarray, starts: np.ndarray,
-                 stops: np.ndarray, emas: np.ndarray, smas: np.ndarray, ehma: np.ndarray,
-                 macd: np.ndarray, adx_n: int, out: np.ndarray, scratch: np.ndarray) -> None:
-    """Every trend column of the segments ``starts[s]:stops[s]`` into ``out`` (rows: the EMAs of
-    ``emas``, the SMAs of ``smas``, EHMA, MACD line, signal, histogram, ADX; NaN = null).
-
-    ``ehma`` is ``(half, full, root)``, ``macd`` is ``(fast, slow, signal)``; ``scratch`` is a
-    float row per EMA plus two for EHMA's inner EMAs.
+    ``layout`` rows are EMA chains (input row, output row, seed offset, period). Its first chains are the close's EMAs (the EMA columns,
+    EHMA's half and full inner EMAs, MACD's slow and fast ones); the last two are EHMA's outer EMA
+    and MACD's signal, whose inputs are the rows where the kernel writes ``2 * half - full`` and ``fast -
+    slow``. ``smas`` rows are (output row, period). ``first`` holds the rows of the EHMA, MACD
+    line, signal, histogram and ADX columns, then the first positions of EHMA and MACD, then the
+    rows of the four inner EMAs (half, full, slow, fast).
     """
-    e, s = emas.shape[0], smas.shape[0]
-    inner_periods = ehma[:2].copy()
-    state = np.empty(e)
-    inner_state = np.empty(2)
-    inner = scratch[:2]
-    base = e + s
+    closes = layout.shape[0] - 2
+    meta = np.zeros(2, dtype=np.int32)
+    ehma, line, signal, hist, adx = first[0], first[1], first[2], first[3], first[4]
+    ehma_first, macd_first = first[5], first[6]
+    half, full, slow, fast = first[7], first[8], first[9], first[10]
     for seg in range(starts.shape[0]):
         a, b = starts[seg], stops[seg]
-        _ema_seeds(c, a, b, emas, state, out[:e])
-        _ema_seeds(c, a, b, inner_periods, inner_state, inner)
-        _ema_steps(c, a, b, emas, state, out[:e])
-        _ema_steps(c, a, b, inner_periods, inner_state, inner)
-        _smas(c, a, b, smas, out[e:base])
-        half_first = a + ehma[1] - 1  # the inner difference exists where the slower EMA does
-        diff = inner[0]
-        for i in range(half_first, b):
-            diff[i] = 2.0 * inner[0, i] - inner[1, i]
-        _ema_of(diff, a, min(half_first, b), b, ehma[2], out[base])
-        _macd(c, a, b, macd[0], macd[1], macd[2], out[base + 1], out[base + 2], out[base + 3])
-        _adx(h, lo, c, a, b, adx_n, out[base + 4])
+        _chains_close(c, a, b, layout[:closes], out)
+        _smas(c, a, b, smas[:, 1], smas[:, 0], out)
+        for i in range(a, b):
+            out[half, i] = 2.0 * out[half, i] - out[full, i]
+            out[line, i] = out[fast, i] - out[slow, i]
+        _chains(out, a, b, layout[closes:], out)
+        for i in range(a, b):
+            out[hist, i] = out[line, i] - out[signal, i]
+        out[ehma, a : min(a + ehma_first, b)] = np.nan
+        for row in (line, signal, hist):
+            out[row, a : min(a + macd_first, b)] = np.nan
+        hlc_into(adx_address, h, lo, c, a, b, adx_n, 2 * adx_n - 1, out[adx], meta)
+        _null_before_first_move(h, lo, c, a, b, out[adx])
+
+
+@kernel
+def _chains_close(c: np.ndarray, a: int, b: int, chains: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_chains` for chains whose input is the close."""
+    starts = np.empty(4, dtype=np.int64)
+    periods = np.zeros(4, dtype=np.int64)
+    for q in range(0, chains.shape[0], 4):
+        rows_out = np.zeros(4, dtype=np.int64)
+        for j in range(4):
+            periods[j] = 0
+            starts[j] = a
+            if q + j < chains.shape[0]:
+                rows_out[j] = chains[q + j, 1]
+                starts[j], periods[j] = a + chains[q + j, 2], chains[q + j, 3]
+                out[rows_out[j], a : min(starts[j] + periods[j] - 1, b)] = np.nan
+        _ema4(c, c, c, c, starts, periods, b, out[rows_out[0]], out[rows_out[1]],
+              out[rows_out[2]], out[rows_out[3]])
+
+
+@kernel
+def _null_before_first_move(h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int,
+                            out: np.ndarray) -> None:
+    """NaN until the segment's first bar (from its second) with a positive true range."""
+    for i in range(a, b):
+        if i > a and (h[i] != lo[i] or h[i] != c[i - 1] or lo[i] != c[i - 1]):
+            return
+        out[i] = np.nan

@@ -68,19 +68,25 @@ def volume_kernel(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray, t
         running = v[a]
         sum_pv = sum_v = 0.0
         period = -1
+        period_end = ts[a]  # open times from here on start a new period (inline anchors)
         total = 0.0
         positive = 0
         for i in range(a, b):
             if i > a:
-                if c[i] > c[i - 1]:
-                    running += v[i]
-                elif c[i] < c[i - 1]:
-                    running -= v[i]
+                up, down = c[i] > c[i - 1], c[i] < c[i - 1]
+                running = running + v[i] if up else (running - v[i] if down else running)
             obv[i] = running
             pv = (h[i] + lo[i] + c[i]) / 3.0 * v[i]
-            now = (ts[i] + anchor_offset) // anchor_width if inline else anchor_ids[i]
-            if i == a or now != period:
-                period, sum_pv, sum_v = now, pv, v[i]
+            if inline:
+                fresh = ts[i] >= period_end
+                if fresh:  # one integer division per period, not per row
+                    period = (ts[i] + anchor_offset) // anchor_width
+                    period_end = (period + 1) * anchor_width - anchor_offset
+            else:
+                fresh = anchor_ids[i] != period
+                period = anchor_ids[i]
+            if i == a or fresh:
+                sum_pv, sum_v = pv, v[i]
             else:
                 sum_pv += pv
                 sum_v += v[i]
