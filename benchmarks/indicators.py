@@ -18,6 +18,12 @@ Measured in the same run, interleaved, best and median of the repeats:
 
 Peak memory: the growth of the resident set (VmHWM after resetting it) during the first run of
 each method in a fresh process (input frame built, libraries imported, output kept).
+
+Compile time: the engine's kernels are numba-compiled with ``cache=True``. The timed repeats follow
+a warm-up call of every method (as before numba), so they exclude compilation; the report prints
+the first call apart: in this process (kernels loaded from numba's cache in ``__pycache__``, or
+compiled if there is none), and in a fresh process with an empty ``NUMBA_CACHE_DIR`` (compiling
+every kernel: what the first run on a new machine pays once).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -188,6 +197,25 @@ def _methods(frame: pl.DataFrame, higher: pl.DataFrame | None) -> dict[str, Call
     }
 
 
+_COLD = (
+    "import time; from benchmarks.indicators import candles; frame = candles(20, 300); "
+    "t = time.perf_counter(); from ml.indicators import compute_indicators; "
+    "compute_indicators(frame); print(time.perf_counter() - t)"
+)
+
+
+def _cold_compile_seconds() -> float | None:
+    """Import + first call of the engine in a fresh process with an empty numba cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        done = subprocess.run([sys.executable, "-c", _COLD], env=env, capture_output=True,
+                              text=True, timeout=600, check=False)
+    try:
+        return float(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
 def run(quick: bool = False) -> None:
     """Print the indicator benchmark report (figures and verdicts; never raises on a miss)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -197,6 +225,7 @@ def run(quick: bool = False) -> None:
     higher = higher_rsi(frame)
     rows = frame.height
     methods = _methods(frame, higher)
+    first_call = _time(methods["engine"])  # numba kernels: loaded from the cache or compiled
     for method in methods.values():
         method()  # warm-up: imports, first allocations
     seconds: dict[str, list[float]] = {name: [] for name in methods}
@@ -233,6 +262,10 @@ def run(quick: bool = False) -> None:
     for label, value, target in checks:
         verdict = "met" if value >= target else "MISSED"
         print(f"  {label:<46} {value:7.2f}x  (target >= {target:g}x: {verdict})")
+    cold = _cold_compile_seconds()
+    print(f"  engine first call in this process (numba cache in __pycache__ or compile): "
+          f"{first_call:.2f} s; in a fresh process with an empty numba cache: "
+          f"{'n/a' if cold is None else f'{cold:.1f} s'} (not in the timed repeats)")
     peaks = {name: _peak_mb(name, symbols, n) for name in ("engine", "talib->frame")}
     for name, peak in peaks.items():
         shown = "n/a" if peak is None else f"{peak:,.0f} MB"

@@ -19,56 +19,73 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block, ratio
-from ml.indicators.params import IndicatorParams
+from ml.indicators.jit import kernel
+from ml.indicators.volatility import ratio
 
 
-def divergence(block: Block, close: np.ndarray, momentum: np.ndarray, bars: int) -> np.ndarray:
-    """+1 / -1 / 0 divergence of ``close`` and ``momentum`` over ``bars`` rows (NaN = null)."""
-    n = close.shape[0]
-    out = np.full(n, np.nan)
-    if n <= bars:
-        return out
-    c1, c0 = close[bars:], close[:-bars]
-    m1, m0 = momentum[bars:], momentum[:-bars]
-    bullish = (c1 < c0) & (m1 > m0)
-    bearish = (c1 > c0) & (m1 < m0)
-    np.subtract(bullish, bearish, out=out[bars:], dtype=np.float64)
-    out[bars:][np.isnan(m1) | np.isnan(m0)] = np.nan
-    return block.null_heads(out, bars)
+@kernel
+def percent_columns(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                    trend: np.ndarray, a: int, b: int, out: np.ndarray) -> None:
+    """Rows of ``out``: ``diff_ema{n}_pct``, ``range_pct``, ``high_low_range_pct``."""
+    for i in range(a, b):
+        out[0, i] = ratio(c[i] - trend[i], trend[i]) * 100.0
+        out[1, i] = ratio(c[i] - o[i], o[i]) * 100.0
+        out[2, i] = ratio(h[i] - lo[i], lo[i]) * 100.0
 
 
-def derived_columns(
-    block: Block,
-    params: IndicatorParams,
-    computed: dict[str, np.ndarray],
-    higher_rsi: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Derived columns of ``block`` from its candles and the ``computed`` trend/momentum columns.
+@kernel
+def crosses(fast: np.ndarray, slow: np.ndarray, a: int, b: int, warmup: int, up: np.ndarray,
+            down: np.ndarray, valid: np.ndarray) -> None:
+    """EMA crossovers (bool), null (``valid`` False) for the first ``warmup`` rows."""
+    for i in range(a, b):
+        if i - a < warmup:
+            up[i] = down[i] = valid[i] = False
+            continue
+        # bool > bool: "now and not before", without a branch
+        up[i] = (fast[i] > slow[i]) > (fast[i - 1] > slow[i - 1])
+        down[i] = (fast[i] < slow[i]) > (fast[i - 1] < slow[i - 1])
+        valid[i] = True
 
-    ``higher_rsi`` is the as-of higher-timeframe RSI of every row (NaN where none), or None.
+
+@kernel
+def divergence(close: np.ndarray, momentum: np.ndarray, a: int, b: int, bars: int,
+               out: np.ndarray, valid: np.ndarray) -> None:
+    """+1 / -1 / 0 divergence of ``close`` and ``momentum`` over ``bars`` rows (int64); null
+    (``valid`` False) where either momentum value is NaN or there is no row ``bars`` back."""
+    for i in range(a, b):
+        out[i] = 0
+        valid[i] = False
+        if i - a < bars:
+            continue
+        m1, m0 = momentum[i], momentum[i - bars]
+        c1, c0 = close[i], close[i - bars]
+        out[i] = np.int64((c1 < c0) & (m1 > m0)) - np.int64((c1 > c0) & (m1 < m0))
+        valid[i] = (m1 == m1) & (m0 == m0)
+
+
+@kernel
+def derived_kernel(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                   starts: np.ndarray, stops: np.ndarray, trend: np.ndarray, pairs: np.ndarray,
+                   emas: np.ndarray, rsi: np.ndarray, higher_rsi: np.ndarray, bars: int,
+                   percent: np.ndarray, flags: np.ndarray, flags_valid: np.ndarray,
+                   signs: np.ndarray, signs_valid: np.ndarray) -> None:
+    """Derived columns of the segments.
+
+    ``pairs`` holds, per crossover, the rows of its fast and slow EMA in ``emas`` and the slow
+    period; ``flags`` / ``flags_valid`` get ``cross_up, cross_down`` per pair; ``signs`` /
+    ``signs_valid`` get ``rsi_divergence`` and ``rsi_divergence_htf`` (all null when
+    ``higher_rsi`` is empty).
     """
-    o, h, lo, c = block.open, block.high, block.low, block.close
-    trend = computed[f"ema_{params.trend_ema}"]
-    out: dict[str, np.ndarray] = {}
-    out[f"diff_ema{params.trend_ema}_pct"] = ratio(c - trend, trend, 100.0)
-    out["range_pct"] = ratio(c - o, o, 100.0)
-    out["high_low_range_pct"] = ratio(h - lo, lo, 100.0)
-    for fast, slow in params.ema_crosses:
-        f, s = computed[f"ema_{fast}"], computed[f"ema_{slow}"]
-        above, below = f > s, f < s
-        up = np.zeros(block.size)
-        down = np.zeros(block.size)
-        if block.size > 1:
-            up[1:] = above[1:] > above[:-1]
-            down[1:] = below[1:] > below[:-1]
-        out[f"ema_{fast}_{slow}_cross_up"] = block.null_heads(up, slow)
-        out[f"ema_{fast}_{slow}_cross_down"] = block.null_heads(down, slow)
-    rsi = computed[f"rsi_{params.divergence_rsi}"]
-    n = params.divergence_bars
-    out["rsi_divergence"] = divergence(block, c, rsi, n)
-    if higher_rsi is None:
-        out["rsi_divergence_htf"] = np.full(block.size, np.nan)
-    else:
-        out["rsi_divergence_htf"] = divergence(block, c, higher_rsi, n)
-    return out
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        percent_columns(o, h, lo, c, trend, a, b, percent)
+        for p in range(pairs.shape[0]):
+            fast, slow, warmup = pairs[p, 0], pairs[p, 1], pairs[p, 2]
+            crosses(emas[fast], emas[slow], a, b, warmup, flags[2 * p], flags[2 * p + 1],
+                    flags_valid[p])
+        divergence(c, rsi, a, b, bars, signs[0], signs_valid[0])
+        if higher_rsi.shape[0]:
+            divergence(c, higher_rsi, a, b, bars, signs[1], signs_valid[1])
+        else:
+            signs[1, a:b] = 0
+            signs_valid[1, a:b] = False

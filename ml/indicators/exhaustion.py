@@ -12,35 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block
-from ml.indicators.params import IndicatorParams
+from ml.indicators.jit import kernel
 
 
-def run_lengths(condition: np.ndarray, cap: int) -> np.ndarray:
-    """Length of the run of True ending at each row (0 on False), capped at ``cap`` (float64).
-
-    A run never crosses a False row, so callers make each segment's first rows False.
-    """
-    idx = np.arange(condition.shape[0], dtype=np.int32)
-    last_false = np.where(condition, np.int32(-1), idx)
-    np.maximum.accumulate(last_false, out=last_false)
-    np.subtract(idx, last_false, out=idx)
-    np.minimum(idx, cap, out=idx)
-    return idx.astype(np.float64)
-
-
-def exhaustion_columns(block: Block, params: IndicatorParams) -> dict[str, np.ndarray]:
-    """``td_up`` and ``td_down`` (float64 holding integers, NaN = null)."""
-    k = params.td_lookback
-    c = block.close
-    size = block.size
-    up = np.zeros(size, dtype=bool)
-    down = np.zeros(size, dtype=bool)
-    if size > k:
-        np.greater(c[k:], c[:-k], out=up[k:])
-        np.less(c[k:], c[:-k], out=down[k:])
-    out = {}
-    for name, condition in (("td_up", up), ("td_down", down)):
-        block.null_heads(condition, k, value=False)
-        out[name] = block.null_heads(run_lengths(condition, params.td_max_count), k)
-    return out
+@kernel
+def exhaustion_kernel(c: np.ndarray, starts: np.ndarray, stops: np.ndarray, lookback: int,
+                      cap: int, up: np.ndarray, down: np.ndarray, valid: np.ndarray) -> None:
+    """``td_up`` into ``up`` and ``td_down`` into ``down`` (int64); ``valid`` is False for the
+    first ``lookback`` rows of each segment (null)."""
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        rising = falling = 0
+        for i in range(a, b):
+            if i - a < lookback:
+                up[i] = down[i] = 0
+                valid[i] = False
+                continue
+            rising = min(rising + 1, cap) if c[i] > c[i - lookback] else 0
+            falling = min(falling + 1, cap) if c[i] < c[i - lookback] else 0
+            up[i], down[i] = rising, falling
+            valid[i] = True

@@ -1,34 +1,35 @@
-"""Momentum: Wilder's RSI (TA-Lib, one call per symbol segment).
+"""Momentum: Wilder's RSI (TA-Lib's C function, one call per symbol segment).
 
 ``rsi_n``: TA-Lib's RSI. The average gain and average loss are the plain means of the first ``n``
 close-to-close changes (so the first value is at position ``n``), then Wilder-smoothed:
 ``A_t = (A_{t-1} * (n - 1) + x_t) / n``; ``RSI = 100 * gain / (gain + loss)``. Null until a
 symbol's close first changes (0/0; TA-Lib reports 0 there). Bit-for-bit TA-Lib on the symbol's
-own closes otherwise.
+own closes otherwise: the values are TA-Lib's own (:mod:`ml.indicators.talib_c`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block
-from ml.indicators.params import IndicatorParams
-from ml.indicators.ta import ta
+from ml.indicators.jit import kernel
+from ml.indicators.talib_c import rsi_into
 
 
-def momentum_columns(block: Block, params: IndicatorParams) -> dict[str, np.ndarray]:
-    """``rsi_n`` for every ``n`` in ``params.rsi_periods`` (float64 in [0, 100], NaN = null)."""
-    c = block.close
-    outs = {p: np.empty(block.size) for p in params.rsi_periods}
-    for a, b in block.bounds:
-        cs = c[a:b]
-        for p, out in outs.items():
-            out[a:b] = ta.RSI(cs, p)
-    change = np.empty(block.size, dtype=bool)
-    np.not_equal(c[1:], c[:-1], out=change[1:])
-    moved = block.since_first(block.null_heads(change, 1, value=False))
-    result = {}
-    for p, out in outs.items():
-        out[~moved] = np.nan
-        result[f"rsi_{p}"] = out
-    return result
+@kernel
+def momentum_kernel(address: int, c: np.ndarray, starts: np.ndarray, stops: np.ndarray,
+                    periods: np.ndarray, out: np.ndarray) -> None:
+    """``rsi_n`` for every ``n`` of ``periods`` into the rows of ``out`` (NaN = null).
+
+    ``address`` is TA-Lib's ``TA_RSI`` (:func:`ml.indicators.talib_c.addresses`).
+    """
+    meta = np.zeros(2, dtype=np.int32)
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        first_move = b
+        for i in range(a + 1, b):
+            if c[i] != c[i - 1]:
+                first_move = i
+                break
+        for j in range(periods.shape[0]):
+            rsi_into(address, c, a, b, periods[j], out[j], meta)
+            out[j, a:first_move] = np.nan

@@ -36,131 +36,97 @@ Fair value gap (3-candle imbalance), at bar ``i >= 2`` of a symbol
 
 Because swings, breaks and blocks all expire after ``M`` bars, every value at bar ``t`` depends on
 bars ``[t - 2M - 2k, t]`` only, which the engine's look-back covers.
+
+The kernel walks each segment once, bar by bar, carrying the state the definitions name (the
+reference swing, the last opposite candle, the active block), so it is the definition itself;
+the tests compare it with an independent per-row loop in Python.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block, first_from, last_before, ratio
-from ml.indicators.params import IndicatorParams
-
-_NEVER = np.iinfo(np.int64).max
+from ml.indicators.jit import kernel
 
 
-def rolling_extreme(x: np.ndarray, k: int, *, high: bool) -> np.ndarray:
-    """Max (``high``) or min of ``x[i-k+1 .. i]`` at each ``i >= k - 1`` (earlier rows: partial).
-
-    Windows may straddle segments: callers only read them where they lie inside one segment.
-    """
-    out = x.copy()
-    op = np.maximum if high else np.minimum
-    for j in range(1, min(k, x.shape[0])):
-        op(out[j:], x[:-j], out=out[j:])
-    return out
-
-
-def swing_points(block: Block, ref: np.ndarray, k: int, *, high: bool) -> np.ndarray:
-    """Block indices ``j`` of the swing highs (``high``) or lows of ``ref``, ascending.
-
-    A swing at ``j`` needs ``k`` bars of its segment on both sides; it is confirmed at ``j + k``.
-    """
-    n = ref.shape[0]
-    if n < 2 * k + 1:
-        return np.zeros(0, dtype=np.int64)
-    ext = rolling_extreme(ref, k, high=high)
-    mid = ref[k : n - k]
-    left, right = ext[k - 1 : n - k - 1], ext[2 * k : n]
-    cand = (mid > left) & (mid >= right) if high else (mid < left) & (mid <= right)
-    inside = np.zeros(n, dtype=bool)
-    for a, b in block.bounds:
-        inside[a + k : b - k] = True
-    cand &= inside[k : n - k]
-    return np.flatnonzero(cand) + k
+@kernel
+def _is_swing(ref: np.ndarray, j: int, k: int, high: bool) -> bool:
+    """``ref[j]`` strictly beyond the ``k`` values before it and at least the ``k`` after it."""
+    for i in range(j - k, j):
+        if (ref[i] >= ref[j]) if high else (ref[i] <= ref[j]):
+            return False
+    for i in range(j + 1, j + k + 1):  # noqa: SIM110 - numba compiles loops, not generators
+        if (ref[i] > ref[j]) if high else (ref[i] < ref[j]):
+            return False
+    return True
 
 
-def owners(n: int, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """For disjoint, ascending intervals ``[begin_i, end_i)``: ``i + 1`` on their rows, else 0."""
-    dtype = np.int32 if begin.shape[0] < 2**31 - 1 else np.int64
-    delta = np.zeros(n + 1, dtype=dtype)
-    ids = np.arange(1, begin.shape[0] + 1, dtype=dtype)
-    delta[begin] += ids
-    np.subtract.at(delta, end, ids)
-    return np.cumsum(delta[:n], dtype=dtype)
-
-
-def _order_blocks(block: Block, k: int, max_age: int, *, bullish: bool) -> dict[str, np.ndarray]:
-    """Active bullish (or bearish) order block zone and revisit flag at every bar."""
-    o, h, lo, c = block.open, block.high, block.low, block.close
-    n = block.size
+@kernel
+def _order_blocks(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int,
+                  k: int, max_age: int, bullish: bool, top: np.ndarray, bottom: np.ndarray,
+                  touch: np.ndarray) -> None:
+    """Active bullish (or bearish) order block zone and revisit flag at every bar of ``a:b``."""
     ref = h if bullish else lo
-    # swings and the window in which each is the reference level
-    conf = swing_points(block, ref, k, high=bullish) + k
-    level = ref[conf - k]
-    window_end = np.minimum(np.append(conf[1:], _NEVER), conf + max_age + 1)
-    window_end = np.minimum(window_end, block.segment_stop_of(conf))
-    current = np.append(np.nan, level)[owners(n, conf, window_end)]
-    beyond = np.flatnonzero(c > current if bullish else c < current)
-    breaks = first_from(beyond, conf, window_end)
-    breaks = breaks[breaks >= 0]
-    # the block: the last opposite candle strictly before the break, same segment, <= M bars back
-    opposite = np.flatnonzero(c < o if bullish else c > o)
-    candle = last_before(opposite, breaks)
-    keep = (candle >= block.segment_start_of(breaks)) & (breaks - candle <= max_age)
-    born, candle = breaks[keep], candle[keep]
-    top, bottom = h[candle], lo[candle]
-    # lifetime: until replaced, M bars old, the segment ends, or a close beyond the far edge
-    stop = np.minimum(np.append(born[1:], _NEVER), born + max_age + 1)
-    stop = np.minimum(stop, block.segment_stop_of(born))
-    edge = np.append(np.nan, bottom if bullish else top)[owners(n, born, stop)]
-    broken = np.flatnonzero(c < edge if bullish else c > edge)
-    kill = first_from(broken, born, stop)
-    stop = np.where(kill >= 0, kill, stop)
-    owner = owners(n, born, stop)
-    zone_top = np.append(np.nan, top)[owner]
-    zone_bottom = np.append(np.nan, bottom)[owner]
-    touch = (lo <= zone_top) & (h >= zone_bottom)
-    touch[born] = False  # a revisit is a later bar
-    side = "bull" if bullish else "bear"
-    return {
-        f"ob_{side}_top": zone_top,
-        f"ob_{side}_bottom": zone_bottom,
-        f"ob_{side}_touch": touch,
-    }
+    swing_at, swing_level, swing_broken = -1, 0.0, True
+    opposite = -1
+    born, zone_top, zone_bottom = -1, np.nan, np.nan
+    for i in range(a, b):
+        j = i - k
+        if j - k >= a and _is_swing(ref, j, k, bullish):
+            swing_at, swing_level, swing_broken = i, ref[j], False
+        beyond = (c[i] > swing_level) if bullish else (c[i] < swing_level)
+        if swing_at >= 0 and not swing_broken and i - swing_at <= max_age and beyond:
+            swing_broken = True
+            if opposite >= 0 and i - opposite <= max_age:
+                born, zone_top, zone_bottom = i, h[opposite], lo[opposite]
+        if (c[i] < o[i]) if bullish else (c[i] > o[i]):
+            opposite = i
+        if born >= 0:
+            broken = c[i] < zone_bottom if bullish else c[i] > zone_top
+            if i - born > max_age or broken:
+                born = -1
+        if born < 0:
+            top[i] = bottom[i] = np.nan
+            touch[i] = False
+        else:
+            top[i], bottom[i] = zone_top, zone_bottom
+            touch[i] = i > born and lo[i] <= zone_top and h[i] >= zone_bottom
 
 
-def _fair_value_gaps(block: Block) -> dict[str, np.ndarray]:
-    h, lo = block.high, block.low
-    n = block.size
-    bull = np.zeros(n, dtype=bool)
-    bear = np.zeros(n, dtype=bool)
-    if n > 2:
-        np.greater(lo[2:], h[:-2], out=bull[2:])
-        np.less(h[2:], lo[:-2], out=bear[2:])
-    block.null_heads(bull, 2, value=False)
-    block.null_heads(bear, 2, value=False)
-    top = np.full(n, np.nan)
-    bottom = np.full(n, np.nan)
-    up = np.flatnonzero(bull)
-    down = np.flatnonzero(bear)
-    top[up], bottom[up] = lo[up], h[up - 2]
-    top[down], bottom[down] = lo[down - 2], h[down]
-    size = ratio(top - bottom, bottom, 100.0)
-    return {
-        "fvg_bull": block.null_heads(bull.astype(np.float64), 2),
-        "fvg_bear": block.null_heads(bear.astype(np.float64), 2),
-        "fvg_top": top,
-        "fvg_bottom": bottom,
-        "fvg_size_pct": size,
-    }
+@kernel
+def _fair_value_gaps(h: np.ndarray, lo: np.ndarray, a: int, b: int, bull: np.ndarray,
+                     bear: np.ndarray, valid: np.ndarray, top: np.ndarray, bottom: np.ndarray,
+                     size: np.ndarray) -> None:
+    for i in range(a, b):
+        top[i] = bottom[i] = size[i] = np.nan
+        bull[i] = bear[i] = False
+        valid[i] = i - a >= 2
+        if i - a < 2:
+            continue
+        bull[i] = lo[i] > h[i - 2]
+        bear[i] = h[i] < lo[i - 2]
+        if bull[i]:
+            top[i], bottom[i] = lo[i], h[i - 2]
+        elif bear[i]:
+            top[i], bottom[i] = lo[i - 2], h[i]
+        else:
+            continue
+        if bottom[i] != 0.0:
+            size[i] = (top[i] - bottom[i]) / bottom[i] * 100.0
 
 
-def structure_columns(block: Block, params: IndicatorParams) -> dict[str, np.ndarray]:
-    """Order block and fair value gap columns of ``block`` (float64, NaN = null; flags without
-    nulls as bool arrays, nullable flags as float64 0/1/NaN)."""
-    k, age = params.swing_length, params.structure_max_age
-    return {
-        **_order_blocks(block, k, age, bullish=True),
-        **_order_blocks(block, k, age, bullish=False),
-        **_fair_value_gaps(block),
-    }
+@kernel
+def structure_kernel(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+                     starts: np.ndarray, stops: np.ndarray, k: int, max_age: int,
+                     out: np.ndarray, flags: np.ndarray, fvg_valid: np.ndarray) -> None:
+    """Order blocks and fair value gaps of the segments.
+
+    Rows of ``out`` (NaN = null): ``ob_bull_top, ob_bull_bottom, ob_bear_top, ob_bear_bottom,
+    fvg_top, fvg_bottom, fvg_size_pct``; rows of ``flags`` (bool): ``ob_bull_touch,
+    ob_bear_touch, fvg_bull, fvg_bear``; ``fvg_valid`` is False where the gap flags are null.
+    """
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        _order_blocks(o, h, lo, c, a, b, k, max_age, True, out[0], out[1], flags[0])
+        _order_blocks(o, h, lo, c, a, b, k, max_age, False, out[2], out[3], flags[1])
+        _fair_value_gaps(h, lo, a, b, flags[2], flags[3], fvg_valid, out[4], out[5], out[6])

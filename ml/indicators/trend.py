@@ -1,4 +1,4 @@
-"""Trend indicators: EMA, SMA, EHMA, MACD and ADX (TA-Lib, one call per symbol segment).
+"""Trend indicators: EMA, SMA, EHMA, MACD and ADX, one fused pass per symbol segment.
 
 Conventions (all TA-Lib's, ``TA_COMPATIBILITY_DEFAULT``, unstable period 0); positions count bars
 from a symbol's first candle in the frame, and earlier rows are null:
@@ -18,53 +18,165 @@ from a symbol's first candle in the frame, and earlier rows are null:
   values then Wilder-smoothed; output from ``2n - 1 = 27``. Null until a symbol's true range is
   first positive (0/0; TA-Lib would report 0 there).
 
-Every column is TA-Lib run on that symbol alone (one call per symbol segment, on views of the
-long arrays), so it equals TA-Lib on the symbol's own candles bit for bit.
+EMA, SMA, EHMA and MACD are TA-Lib's arithmetic transcribed operation for operation (the same
+seeds, the same order of additions, the EMA step as TA-Lib's ``fma(x - prev, k, prev)``), so they
+equal TA-Lib run on the symbol alone bit for bit; the tests check exactly that against ``talib``.
+ADX is TA-Lib's C function itself (:mod:`ml.indicators.talib_c`). What the kernel gains over one
+TA-Lib call per indicator: every EMA (the five EMAs, EHMA's two inner ones, MACD's fast and slow)
+is a *chain*, and chains advance four per pass with their states in registers, so the CPU
+overlaps four recursions whose single-chain speed is bound by the latency of one step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block
-from ml.indicators.params import IndicatorParams
-from ml.indicators.ta import ta
+from ml.indicators.jit import fma, kernel
+from ml.indicators.talib_c import hlc_into
 
 
-def trend_columns(block: Block, params: IndicatorParams) -> dict[str, np.ndarray]:
-    """EMA, SMA, EHMA, MACD and ADX columns of ``block`` (float64, NaN where null)."""
-    c, h, lo = block.close, block.high, block.low
-    size = block.size
-    emas = {p: np.empty(size) for p in params.ema_periods}
-    smas = {p: np.empty(size) for p in params.sma_periods}
-    ehma, macd, signal, hist, adx = (np.empty(size) for _ in range(5))
-    half, full, root = params.ehma_half, params.ehma_period, params.ehma_root
-    fast, slow, sig = params.macd_fast, params.macd_slow, params.macd_signal
-    adx_n = params.adx_period
-    for a, b in block.bounds:
-        cs = c[a:b]
-        for p, out in emas.items():
-            out[a:b] = ta.EMA(cs, p)
-        for p, out in smas.items():
-            out[a:b] = ta.SMA(cs, p)
-        inner = ta.EMA(cs, half)
-        inner *= 2.0
-        inner -= ta.EMA(cs, full)
-        ehma[a:b] = ta.EMA(inner, root)  # TA-Lib skips the leading NaN of ``inner``
-        macd[a:b], signal[a:b], hist[a:b] = ta.MACD(cs, fast, slow, sig)
-        adx[a:b] = ta.ADX(h[a:b], lo[a:b], cs, adx_n)
-    out: dict[str, np.ndarray] = {f"ema_{p}": v for p, v in emas.items()}
-    out |= {f"sma_{p}": v for p, v in smas.items()}
-    out[f"ehma_{full}"] = ehma
-    out["macd"], out["macd_signal"], out["macd_hist"] = macd, signal, hist
-    adx[~block.since_first(true_range_positive(block))] = np.nan
-    out[f"adx_{adx_n}"] = adx
-    return out
+@kernel
+def _seed(x: np.ndarray, start: int, period: int, b: int, out: np.ndarray) -> tuple[float, int]:
+    """TA-Lib's EMA seed: the mean of ``x[start:start + period]``, written at its last row.
+
+    Returns the seed and the first row the recursion updates (``b`` when rows run out or the
+    chain is unused, ``period == 0``).
+    """
+    last = start + period - 1
+    if period == 0 or last >= b:
+        return 0.0, b
+    total = 0.0
+    for i in range(start, last + 1):
+        total += x[i]
+    out[last] = total / period
+    return out[last], last + 1
 
 
-def true_range_positive(block: Block) -> np.ndarray:
-    """Rows (from a segment's second) whose true range is positive: the bar moved."""
-    h, lo, c = block.high, block.low, block.close
-    out = h != lo
-    out[1:] |= (h[1:] != c[:-1]) | (lo[1:] != c[:-1])
-    return block.null_heads(out, 1, value=False)
+@kernel
+def _ema4(x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray, starts: np.ndarray,
+          periods: np.ndarray, b: int, o0: np.ndarray, o1: np.ndarray, o2: np.ndarray,
+          o3: np.ndarray) -> None:
+    """Four TA-Lib EMA chains in one pass: chain ``j`` is the EMA of period ``periods[j]`` of
+    ``x_j`` seeded at ``starts[j]``, written into ``o_j`` up to row ``b`` (period 0: unused)."""
+    e0, t0 = _seed(x0, starts[0], periods[0], b, o0)
+    e1, t1 = _seed(x1, starts[1], periods[1], b, o1)
+    e2, t2 = _seed(x2, starts[2], periods[2], b, o2)
+    e3, t3 = _seed(x3, starts[3], periods[3], b, o3)
+    k0, k1 = 2.0 / (periods[0] + 1), 2.0 / (periods[1] + 1)
+    k2, k3 = 2.0 / (periods[2] + 1), 2.0 / (periods[3] + 1)
+    for i in range(min(min(t0, t1), min(t2, t3)), b):
+        if i >= t0:
+            e0 = fma(x0[i] - e0, k0, e0)
+            o0[i] = e0
+        if i >= t1:
+            e1 = fma(x1[i] - e1, k1, e1)
+            o1[i] = e1
+        if i >= t2:
+            e2 = fma(x2[i] - e2, k2, e2)
+            o2[i] = e2
+        if i >= t3:
+            e3 = fma(x3[i] - e3, k3, e3)
+            o3[i] = e3
+
+
+@kernel
+def _chains(inputs: np.ndarray, a: int, b: int, chains: np.ndarray, out: np.ndarray) -> None:
+    """Run ``chains`` (rows: input row, output row, seed offset from ``a``, period) four at a
+    time, NaN-filling each output before its seed."""
+    starts = np.empty(4, dtype=np.int64)
+    periods = np.zeros(4, dtype=np.int64)
+    for q in range(0, chains.shape[0], 4):
+        rows_in = np.zeros(4, dtype=np.int64)
+        rows_out = np.zeros(4, dtype=np.int64)
+        for j in range(4):
+            periods[j] = 0
+            starts[j] = a
+            if q + j < chains.shape[0]:
+                rows_in[j], rows_out[j] = chains[q + j, 0], chains[q + j, 1]
+                starts[j], periods[j] = a + chains[q + j, 2], chains[q + j, 3]
+                out[rows_out[j], a : min(starts[j] + periods[j] - 1, b)] = np.nan
+        _ema4(inputs[rows_in[0]], inputs[rows_in[1]], inputs[rows_in[2]], inputs[rows_in[3]],
+              starts, periods, b, out[rows_out[0]], out[rows_out[1]], out[rows_out[2]],
+              out[rows_out[3]])
+
+
+@kernel
+def _smas(x: np.ndarray, a: int, b: int, periods: np.ndarray, rows: np.ndarray,
+          out: np.ndarray) -> None:
+    """TA-Lib's SMA: a running total (add the new value, read, subtract the oldest)."""
+    for j in range(periods.shape[0]):
+        p, row = periods[j], out[rows[j]]
+        row[a : min(a + p - 1, b)] = np.nan
+        if b - a < p:
+            continue
+        total = 0.0
+        for i in range(a, a + p - 1):
+            total += x[i]
+        for i in range(a + p - 1, b):
+            total += x[i]
+            value = total
+            total -= x[i - p + 1]
+            row[i] = value / p
+
+
+@kernel
+def trend_kernel(adx_address: int, c: np.ndarray, h: np.ndarray, lo: np.ndarray,
+                 starts: np.ndarray, stops: np.ndarray, layout: np.ndarray, smas: np.ndarray,
+                 first: np.ndarray, adx_n: int, out: np.ndarray) -> None:
+    """Every trend column of the segments ``starts[s]:stops[s]`` into the float rows ``out``.
+
+    ``layout`` rows are EMA chains (input row, output row, seed offset, period). Its first chains are the close's EMAs (the EMA columns,
+    EHMA's half and full inner EMAs, MACD's slow and fast ones); the last two are EHMA's outer EMA
+    and MACD's signal, whose inputs are the rows where the kernel writes ``2 * half - full`` and ``fast -
+    slow``. ``smas`` rows are (output row, period). ``first`` holds the rows of the EHMA, MACD
+    line, signal, histogram and ADX columns, then the first positions of EHMA and MACD, then the
+    rows of the four inner EMAs (half, full, slow, fast).
+    """
+    closes = layout.shape[0] - 2
+    meta = np.zeros(2, dtype=np.int32)
+    ehma, line, signal, hist, adx = first[0], first[1], first[2], first[3], first[4]
+    ehma_first, macd_first = first[5], first[6]
+    half, full, slow, fast = first[7], first[8], first[9], first[10]
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        _chains_close(c, a, b, layout[:closes], out)
+        _smas(c, a, b, smas[:, 1], smas[:, 0], out)
+        for i in range(a, b):
+            out[half, i] = 2.0 * out[half, i] - out[full, i]
+            out[line, i] = out[fast, i] - out[slow, i]
+        _chains(out, a, b, layout[closes:], out)
+        for i in range(a, b):
+            out[hist, i] = out[line, i] - out[signal, i]
+        out[ehma, a : min(a + ehma_first, b)] = np.nan
+        for row in (line, signal, hist):
+            out[row, a : min(a + macd_first, b)] = np.nan
+        hlc_into(adx_address, h, lo, c, a, b, adx_n, 2 * adx_n - 1, out[adx], meta)
+        _null_before_first_move(h, lo, c, a, b, out[adx])
+
+
+@kernel
+def _chains_close(c: np.ndarray, a: int, b: int, chains: np.ndarray, out: np.ndarray) -> None:
+    """:func:`_chains` for chains whose input is the close."""
+    starts = np.empty(4, dtype=np.int64)
+    periods = np.zeros(4, dtype=np.int64)
+    for q in range(0, chains.shape[0], 4):
+        rows_out = np.zeros(4, dtype=np.int64)
+        for j in range(4):
+            periods[j] = 0
+            starts[j] = a
+            if q + j < chains.shape[0]:
+                rows_out[j] = chains[q + j, 1]
+                starts[j], periods[j] = a + chains[q + j, 2], chains[q + j, 3]
+                out[rows_out[j], a : min(starts[j] + periods[j] - 1, b)] = np.nan
+        _ema4(c, c, c, c, starts, periods, b, out[rows_out[0]], out[rows_out[1]],
+              out[rows_out[2]], out[rows_out[3]])
+
+
+@kernel
+def _null_before_first_move(h: np.ndarray, lo: np.ndarray, c: np.ndarray, a: int, b: int,
+                            out: np.ndarray) -> None:
+    """NaN until the segment's first bar (from its second) with a positive true range."""
+    for i in range(a, b):
+        if i > a and (h[i] != lo[i] or h[i] != c[i - 1] or lo[i] != c[i - 1]):
+            return
+        out[i] = np.nan

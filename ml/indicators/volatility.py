@@ -1,4 +1,4 @@
-"""Volatility: Bollinger Bands and ATR (TA-Lib, one call per symbol segment).
+"""Volatility: Bollinger Bands and ATR (TA-Lib's C functions, one call per symbol segment).
 
 * ``bb_upper``, ``bb_middle``, ``bb_lower``: TA-Lib ``BBANDS(20, 2, 2, SMA)``: the middle band is
   the SMA 20 of the close, the bands are ``middle +- 2 * sigma`` with ``sigma`` the *population*
@@ -10,36 +10,41 @@
   no previous close), then Wilder-smoothed ``ATR_t = (ATR_{t-1} * (n - 1) + TR_t) / n``; from
   position ``n``.
 
-Bit-for-bit TA-Lib on the symbol's own candles (one call per symbol segment).
+Bit-for-bit TA-Lib on the symbol's own candles: the values are TA-Lib's own
+(:mod:`ml.indicators.talib_c`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block, ratio
-from ml.indicators.params import IndicatorParams
-from ml.indicators.ta import ta
+from ml.indicators.jit import kernel
+from ml.indicators.talib_c import atr_into, bbands_into
 
 
-def volatility_columns(block: Block, params: IndicatorParams) -> dict[str, np.ndarray]:
-    """Bollinger columns and ``atr_n`` (float64, NaN where null)."""
-    c, h, lo = block.close, block.high, block.low
-    upper, middle, lower, atr = (np.empty(block.size) for _ in range(4))
-    n, k = params.bb_period, params.bb_stddev
-    atr_n = params.atr_period
-    for a, b in block.bounds:
-        cs = c[a:b]
-        upper[a:b], middle[a:b], lower[a:b] = ta.BBANDS(cs, n, k, k, 0)
-        atr[a:b] = ta.ATR(h[a:b], lo[a:b], cs, atr_n)
-    spread = upper - lower
-    width = ratio(spread, middle)
-    position = ratio(block.close - lower, spread)
-    return {
-        "bb_upper": upper,
-        "bb_middle": middle,
-        "bb_lower": lower,
-        "bb_width": width,
-        "bb_position": position,
-        f"atr_{atr_n}": atr,
-    }
+@kernel
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN (null) where the denominator is 0 or NaN."""
+    if denominator == 0.0 or denominator != denominator:
+        return np.nan
+    return numerator / denominator
+
+
+@kernel
+def volatility_kernel(bbands: int, atr: int, c: np.ndarray, h: np.ndarray, lo: np.ndarray,
+                      starts: np.ndarray, stops: np.ndarray, period: int, k: float, atr_n: int,
+                      out: np.ndarray) -> None:
+    """Rows of ``out``: upper, middle, lower band, width, position, ATR (NaN = null).
+
+    ``bbands`` and ``atr`` are the addresses of TA-Lib's ``TA_BBANDS`` and ``TA_ATR``.
+    """
+    meta = np.zeros(2, dtype=np.int32)
+    upper, middle, lower, width, position = out[0], out[1], out[2], out[3], out[4]
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        bbands_into(bbands, c, a, b, period, k, upper, middle, lower, meta)
+        atr_into(atr, h, lo, c, a, b, atr_n, out[5], meta)
+        for i in range(a, b):
+            spread = upper[i] - lower[i]
+            width[i] = ratio(spread, middle[i])
+            position[i] = ratio(c[i] - lower[i], spread)

@@ -1,6 +1,6 @@
 """Volume indicators: OBV, anchored VWAP, volume / SMA ratio, volume in USD(T).
 
-* ``obv``: TA-Lib's On-Balance Volume per symbol: starts at the first candle's volume, then adds
+* ``obv``: TA-Lib's On-Balance Volume per symbol (the same loop, the same bits): starts at the first candle's volume, then adds
   the volume when the close rises, subtracts it when it falls, keeps it when unchanged (base
   units). A running total from the symbol's first candle in the frame: it depends on where the
   series starts (so does TA-Lib's), only its changes are comparable across partitions.
@@ -10,8 +10,9 @@
   for 1d and 3d candles, the calendar month (UTC) for 1w; a candle belongs to the period of its
   open time. Null while the period has had no volume. The same values as pandas-ta-classic's
   ``vwap(anchor="D")`` for intraday candles.
-* ``volume_sma_ratio``: ``volume / SMA(volume, 20)`` (TA-Lib's SMA, per symbol); from position
-  19; null when the 20 volumes are all zero.
+* ``volume_sma_ratio``: ``volume / SMA(volume, 20)`` (TA-Lib's running-total SMA, per symbol);
+  from position 19; null when the 20 volumes are all zero (a running total can keep a residue
+  after large volumes leave the window, so zero is decided by counting positive volumes).
 * ``volume_usd``: ``volume * close`` in USDT: for USDT-quoted pairs as is, for other quotes times
   the quote's USDT price (see :func:`ml.indicators.engine.compute_indicators`).
 """
@@ -20,13 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.indicators.blocks import Block, ratio
-from ml.indicators.params import IndicatorParams
-from ml.indicators.ta import ta
+from ml.indicators.jit import kernel
+from ml.indicators.volatility import ratio
 from ml.marketdata.timeframes import DAY_MS
 
-#: Internal column: ``volume * close`` before any quote conversion.
-RAW_VOLUME_QUOTE = "_volume_quote"
+#: ``(offset, width)`` in ms of the anchors computed inline: period id = (ts + offset) // width.
+INLINE_ANCHORS = {"day": (0, DAY_MS), "week": (3 * DAY_MS, 7 * DAY_MS)}
 
 
 def resolve_anchor(anchor: str, step_ms: int) -> str:
@@ -52,80 +52,53 @@ def anchor_periods(ts: np.ndarray, anchor: str) -> tuple[np.ndarray, np.ndarray]
     raise ValueError(f"unknown VWAP anchor {anchor!r}")
 
 
-def grouped_cumsum(values: list[np.ndarray], group: np.ndarray, cell: np.ndarray) -> list[np.ndarray]:
-    """Running sums of each array within consecutive groups, added in row order.
+@kernel
+def volume_kernel(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray, ts: np.ndarray,
+                  starts: np.ndarray, stops: np.ndarray, anchor_offset: int, anchor_width: int,
+                  anchor_ids: np.ndarray, sma_n: int, out: np.ndarray) -> None:
+    """Rows of ``out``: OBV, VWAP, volume / SMA ratio, raw ``volume * close`` (NaN = null).
 
-    ``group`` numbers the (contiguous, ascending) groups 0..G-1, ``cell`` is each row's slot in its
-    group (strictly increasing inside a group). Rows are scattered into a ``(G, max cell + 1)``
-    matrix of zeros and summed along its rows, so every running sum adds exactly the group's
-    earlier rows in order (adding the zeros of empty slots changes nothing).
+    The VWAP period of a row is ``(ts + anchor_offset) // anchor_width``, or ``anchor_ids`` when
+    that array is not empty (calendar months).
     """
-    groups = int(group[-1]) + 1 if group.shape[0] else 0
-    width = int(cell.max()) + 1 if cell.shape[0] else 1
-    if groups * width > 4 * group.shape[0] + 4096:  # sparse groups: sum them one by one
-        starts = np.flatnonzero(np.diff(group, prepend=-1))
-        stops = np.append(starts[1:], group.shape[0])
-        outs = [np.empty_like(v) for v in values]
-        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-            for v, out in zip(values, outs, strict=True):
-                np.cumsum(v[a:b], out=out[a:b])
-        return outs
-    flat = group * width
-    flat += cell
-    outs = []
-    for v in values:
-        matrix = np.zeros(groups * width)
-        matrix[flat] = v
-        square = matrix.reshape(groups, width)
-        np.cumsum(square, axis=1, out=square)
-        outs.append(matrix[flat])
-    return outs
-
-
-def volume_columns(
-    block: Block, params: IndicatorParams, *, step_ms: int
-) -> dict[str, np.ndarray]:
-    """OBV, VWAP, the volume SMA ratio and raw ``volume * close`` of ``block``."""
-    v, c = block.volume, block.close
-    signed = np.empty(block.size)
-    np.subtract(c[1:], c[:-1], out=signed[1:])
-    np.sign(signed, out=signed)
-    signed *= v
-    obv = np.empty(block.size)
-    for a, b in block.bounds:
-        signed[a] = v[a]
-        np.cumsum(signed[a:b], out=obv[a:b])
-
-    anchor = resolve_anchor(params.vwap_anchor, step_ms)
-    ids, period_start = anchor_periods(block.ts, anchor)
-    new = np.empty(block.size, dtype=bool)
-    np.not_equal(ids[1:], ids[:-1], out=new[1:])
-    block.null_heads(new, 1, value=True)
-    group = np.cumsum(new)
-    group -= 1
-    cell = block.ts - period_start
-    cell //= step_ms
-    typical = block.high + block.low
-    typical += c
-    typical /= 3.0
-    typical *= v
-    sum_pv, sum_v = grouped_cumsum([typical, v], group, cell)
-    vwap = ratio(sum_pv, sum_v)
-
-    n = params.volume_sma_period
-    sma = np.empty(block.size)
-    for a, b in block.bounds:
-        sma[a:b] = ta.SMA(v[a:b], n)
-    positive = np.cumsum(v > 0)
-    none = np.zeros(block.size, dtype=bool)
-    if block.size > n:
-        np.equal(positive[n:], positive[:-n], out=none[n:])
-    none[: min(n, block.size)] = positive[: min(n, block.size)] == 0
-    relative = ratio(v, sma)
-    relative[none] = np.nan
-    return {
-        "obv": obv,
-        "vwap": vwap,
-        "volume_sma_ratio": block.null_heads(relative, n - 1),
-        RAW_VOLUME_QUOTE: v * c,
-    }
+    obv, vwap, relative, quote = out[0], out[1], out[2], out[3]
+    inline = anchor_ids.shape[0] == 0
+    for seg in range(starts.shape[0]):
+        a, b = starts[seg], stops[seg]
+        running = v[a]
+        sum_pv = sum_v = 0.0
+        period = -1
+        period_end = ts[a]  # open times from here on start a new period (inline anchors)
+        total = 0.0
+        positive = 0
+        for i in range(a, b):
+            if i > a:
+                up, down = c[i] > c[i - 1], c[i] < c[i - 1]
+                running = running + v[i] if up else (running - v[i] if down else running)
+            obv[i] = running
+            pv = (h[i] + lo[i] + c[i]) / 3.0 * v[i]
+            if inline:
+                fresh = ts[i] >= period_end
+                if fresh:  # one integer division per period, not per row
+                    period = (ts[i] + anchor_offset) // anchor_width
+                    period_end = (period + 1) * anchor_width - anchor_offset
+            else:
+                fresh = anchor_ids[i] != period
+                period = anchor_ids[i]
+            if i == a or fresh:
+                sum_pv, sum_v = pv, v[i]
+            else:
+                sum_pv += pv
+                sum_v += v[i]
+            vwap[i] = ratio(sum_pv, sum_v)
+            quote[i] = v[i] * c[i]
+            # TA-Lib's SMA: add the new volume, read, subtract the oldest
+            total += v[i]
+            positive += v[i] > 0
+            if i - a < sma_n - 1:
+                relative[i] = np.nan
+                continue
+            mean = total / sma_n
+            total -= v[i - sma_n + 1]
+            relative[i] = ratio(v[i], mean) if positive > 0 else np.nan
+            positive -= v[i - sma_n + 1] > 0

@@ -13,7 +13,7 @@ from dagster import Definitions
 from orchestration.settings import SETTINGS_REFERENCE, Settings, settings_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "xgboost", "telethon", "discord")
+HEAVY = ("torch", "xgboost", "telethon", "discord", "numba", "talib")
 
 
 def test_definitions_load_and_every_job_resolves() -> None:

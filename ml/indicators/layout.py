@@ -1,0 +1,145 @@
+"""Where the kernels write: preallocated long output arrays, and their conversion to polars.
+
+Every kernel writes whole symbol segments of full-length arrays (threads write disjoint rows):
+
+* float columns into the rows of one ``(columns, rows)`` float64 matrix, NaN for null, grouped by
+  kernel so that each kernel gets a contiguous slice of rows (a view, never a copy);
+* Int64 columns (counts, directions, divergence signs) as int64 rows plus a bool validity row;
+* Boolean columns as bool rows plus a bool validity row where they can be null.
+
+The conversion wraps the buffers without copying them: each row becomes an Arrow array over the
+numpy memory with a packed validity bitmap (for floats: not NaN), and polars takes the Arrow
+table as it is. Bool values are packed to bits (Arrow's layout). Writing the output once, where
+it will stay, matters: the output is ~50 columns of 8 bytes per candle, and every extra copy
+into fresh memory costs page faults and memory bandwidth comparable to the kernels themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ml.indicators.params import IndicatorParams
+
+
+def float_groups(p: IndicatorParams) -> dict[str, list[str]]:
+    """Float rows in matrix order, grouped by the kernel that writes them (and scratch rows)."""
+    return {
+        "trend": [*(f"ema_{n}" for n in p.ema_periods), *(f"sma_{n}" for n in p.sma_periods),
+                  f"ehma_{p.ehma_period}", "macd", "macd_signal", "macd_hist", f"adx_{p.adx_period}"],
+        "momentum": [f"rsi_{n}" for n in p.rsi_periods],
+        "volatility": ["bb_upper", "bb_middle", "bb_lower", "bb_width", "bb_position",
+                       f"atr_{p.atr_period}"],
+        "volume": ["obv", "vwap", "volume_sma_ratio", "volume_usd"],
+        "structure": ["ob_bull_top", "ob_bull_bottom", "ob_bear_top", "ob_bear_bottom", "fvg_top",
+                      "fvg_bottom", "fvg_size_pct"],
+        "supertrend": ["supertrend"],
+        "derived": [f"diff_ema{p.trend_ema}_pct", "range_pct", "high_low_range_pct"],
+        SCRATCH: ["_ema_half", "_ema_full", "_macd_slow", "_macd_fast"],
+    }
+
+
+#: Float rows the kernels use as working space (not output columns).
+SCRATCH = "scratch"
+
+
+#: Int64 columns: (row, validity row).
+INT_COLUMNS = {
+    "supertrend_direction": (0, 0),
+    "td_up": (1, 1),
+    "td_down": (2, 1),
+    "rsi_divergence": (3, 2),
+    "rsi_divergence_htf": (4, 3),
+}
+
+
+def bool_columns(p: IndicatorParams) -> dict[str, tuple[int, int]]:
+    """Boolean columns: (row, validity row or -1 where never null)."""
+    out = {"ob_bull_touch": (0, -1), "ob_bear_touch": (1, -1), "fvg_bull": (2, 0), "fvg_bear": (3, 0)}
+    for pair, (fast, slow) in enumerate(p.ema_crosses):
+        out[f"ema_{fast}_{slow}_cross_up"] = (4 + 2 * pair, 1 + pair)
+        out[f"ema_{fast}_{slow}_cross_down"] = (5 + 2 * pair, 1 + pair)
+    return out
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """The long output arrays of one computation (``rows`` candles)."""
+
+    params: IndicatorParams
+    floats: np.ndarray
+    ints: np.ndarray
+    ints_valid: np.ndarray
+    bools: np.ndarray
+    bools_valid: np.ndarray
+
+    @classmethod
+    def allocate(cls, params: IndicatorParams, rows: int) -> Buffers:
+        """Uninitialised buffers for ``rows`` candles."""
+        shapes = cls.shapes(params, rows)
+        return cls(params, *(np.empty(shape, dtype) for shape, dtype in zip(shapes, _DTYPES, strict=True)))
+
+    @staticmethod
+    def shapes(params: IndicatorParams, rows: int) -> list[tuple[int, int]]:
+        floats = sum(len(names) for names in float_groups(params).values())
+        pairs = len(params.ema_crosses)
+        return [(floats, rows), (len(INT_COLUMNS), rows), (4, rows), (4 + 2 * pairs, rows),
+                (1 + pairs, rows)]
+
+    def group(self, name: str) -> np.ndarray:
+        """The float rows written by kernel ``name`` (a view)."""
+        start = 0
+        for group, names in float_groups(self.params).items():
+            if group == name:
+                return self.floats[start : start + len(names)]
+            start += len(names)
+        raise KeyError(name)
+
+    def float_row(self, column: str) -> np.ndarray:
+        """One float column (a view)."""
+        return self.floats[self.row(column)]
+
+    def row(self, column: str) -> int:
+        """Row of a float column (or scratch row) in :attr:`floats`."""
+        names = [n for group in float_groups(self.params).values() for n in group]
+        return names.index(column)
+
+    def to_frame(self) -> pl.DataFrame:
+        """Every column as one polars frame (nulls, no NaN; no particular column order).
+
+        The buffers become the frame's memory (no copy): only the validity bitmaps are new.
+        """
+        rows = self.floats.shape[1]
+        names: list[str] = []
+        arrays: list[pa.Array] = []
+        float_names = [
+            n for group, names in float_groups(self.params).items() if group != SCRATCH for n in names
+        ]
+        float_bits = np.packbits(~np.isnan(self.floats[: len(float_names)]), axis=1, bitorder="little")
+        for row, name in enumerate(float_names):
+            names.append(name)
+            arrays.append(_arrow(pa.float64(), rows, self.floats[row], float_bits[row]))
+        int_bits = np.packbits(self.ints_valid, axis=1, bitorder="little")
+        for name, (row, valid) in INT_COLUMNS.items():
+            names.append(name)
+            arrays.append(_arrow(pa.int64(), rows, self.ints[row], int_bits[valid]))
+        bool_bits = np.packbits(self.bools_valid, axis=1, bitorder="little")
+        values = np.packbits(self.bools, axis=1, bitorder="little")
+        for name, (row, valid) in bool_columns(self.params).items():
+            names.append(name)
+            arrays.append(_arrow(pa.bool_(), rows, values[row], None if valid < 0 else bool_bits[valid]))
+        frame = pl.from_arrow(pa.Table.from_arrays(arrays, names=names))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+
+_DTYPES = (np.float64, np.int64, np.bool_, np.bool_, np.bool_)
+
+
+def _arrow(dtype: pa.DataType, rows: int, values: np.ndarray, bitmap: np.ndarray | None) -> pa.Array:
+    """An Arrow array over the numpy buffer ``values`` with the packed validity ``bitmap``."""
+    validity = None if bitmap is None else pa.py_buffer(bitmap)
+    return pa.Array.from_buffers(dtype, rows, [validity, pa.py_buffer(values)])
