@@ -254,14 +254,17 @@ def run(quick: bool = False) -> None:
     print(f"  {'pandas-ta-classic loop (' + str(subset.get_column('symbol').n_unique()) + ' symbols)':<46} "
           f"{pandas_rate:7.3f} M candles/s")
     engine = rate("engine")
+    # The target's reference is the loop that delivers what the engine delivers (a long frame
+    # with nulls; the 5.8 M candles/s is this one). The bare loop keeps TA-Lib's output
+    # arrays and drops them: a floor for a third of the columns, printed for orientation.
     checks = [
         ("engine / TA-Lib loop -> frame", engine / rate("talib->frame"), TARGET_VS_TALIB),
-        ("engine / TA-Lib loop, bare", engine / rate("talib bare"), TARGET_VS_TALIB),
         ("engine / pandas-ta-classic loop", engine / pandas_rate, TARGET_VS_PANDAS_TA),
     ]
     for label, value, target in checks:
         verdict = "met" if value >= target else "MISSED"
         print(f"  {label:<46} {value:7.2f}x  (target >= {target:g}x: {verdict})")
+    print(f"  {'engine / TA-Lib loop, bare':<46} {engine / rate('talib bare'):7.2f}x  (no target: compute floor)")
     cold = _cold_compile_seconds()
     print(f"  engine first call in this process (numba cache in __pycache__ or compile): "
           f"{first_call:.2f} s; in a fresh process with an empty numba cache: "
