@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -121,6 +121,20 @@ def arrow_to_polars(table: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns([pl.col(n).cast(schema[n]) for n in frame.columns if n in schema])
+
+
+PARTITION_LOCK = 7_236_112  # advisory-lock id taken while creating partitions
+
+
+def ensure_month_partitions(cursor: Any, table: str, first: datetime, last: datetime) -> None:
+    """Create the monthly range partitions of ``table`` covering ``[first, last]`` if missing."""
+    cursor.execute(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK})")
+    for month in month_starts(first, last + timedelta(milliseconds=1)):
+        following = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+        cursor.execute(
+            f'CREATE TABLE IF NOT EXISTS "{table}_{month:%Y_%m}" PARTITION OF "{table}" '
+            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"
+        )
 
 
 def month_starts(start: datetime, end: datetime) -> list[datetime]:
