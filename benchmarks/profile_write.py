@@ -26,7 +26,7 @@ POSTGRES_PHASES: list[Phase] = [
     ("DELETE the slice (only if a bar changed)", [("delete_bars", None, 1)]),
     ("ensure month partitions", [("ensure_month_partitions", None, 1)]),
     ("polars -> Arrow", [("to_arrow", None, 1)]),
-    ("COPY (adbc_ingest) incl. index", [("adbc_ingest", "insert_bars", 1)]),
+    ("COPY (adbc_ingest) incl. index", [("adbc_ingest", "ingest", 1)]),
     ("commit", [("commit", "bar_session", 1)]),
 ]
 

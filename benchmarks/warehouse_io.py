@@ -30,6 +30,7 @@ import polars as pl
 
 from benchmarks.profile_write import POSTGRES_PHASES, SQLITE_PHASES, phase_lines, profile_phases
 from benchmarks.report import TIMING_HEADER, Section, Target, Timing, measure, table, timing_rows
+from resources.warehouse import bulk
 from resources.warehouse.candles import to_bars
 from resources.warehouse.store import Warehouse
 from tests.support.builders import make_candles
@@ -242,8 +243,9 @@ def _run_postgres(url: str, fx: Fixture, section: Section) -> None:
     section.add("  rewrite day = the same rows again: replace_candles reads the slice, finds every bar unchanged",
                 "  and writes nothing. every value changed = DELETE the slice + COPY every row (no target).",
                 "  floor = DELETE + COPY of pre-built storage rows (series_id, ts, OHLCV) into the partitioned,",
-                "  primary-keyed candle_bars on an open connection (new days, exchange 'floor'): writing",
-                "  every row of a day with this schema and no client-side work at all.")
+                "  primary-keyed candle_bars on an open connection (new days, exchange 'floor'; same batched",
+                "  adbc_ingest as replace_candles): writing every row of a day with this schema and no",
+                "  client-side work at all.")
     section.add("", "  vs pandas to_sql:")
     section.add(*table(TIMING_HEADER, timing_rows([new_day, rewrite, changed, to_sql], to_sql, "to_sql")))
     section.add("", "Read one day into polars (same SQL, ORDER BY exchange, symbol, ts):")
@@ -287,7 +289,7 @@ def _floor_write(connection: Any, bars: pl.DataFrame, series_ids: list[int], day
     start = DAY0 + timedelta(days=day)
     with connection.cursor() as cursor:
         cursor.execute(FLOOR_DELETE, [series_ids, start, start + timedelta(days=1)])
-        cursor.adbc_ingest("candle_bars", bars.to_arrow(), mode="append")
+        bulk.ingest(cursor, "candle_bars", bars)
     connection.commit()
 
 

@@ -173,7 +173,7 @@ class PostgresBars:
     def insert_bars(self, bars: pl.DataFrame) -> None:
         ts = bars.get_column("ts")
         bulk.ensure_month_partitions(self.cursor, "candle_bars", ts.min(), ts.max())
-        self.cursor.adbc_ingest("candle_bars", bars.to_arrow(), mode="append")
+        bulk.ingest(self.cursor, "candle_bars", bars)
 
 
 class SqliteBars:

@@ -165,7 +165,7 @@ class Warehouse:
             sql, values = _to_positional(f'DELETE FROM "{table}" WHERE {clause}', params)
             cursor.execute(sql, values)
             if frame.height:
-                cursor.adbc_ingest(table, frame.to_arrow(), mode="append")
+                bulk.ingest(cursor, table, frame)
             connection.commit()
         return frame.height
 
