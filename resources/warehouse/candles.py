@@ -7,7 +7,8 @@ changed: it reads the slice's stored bars first, then
 
 * inserts only the new keys when every stored bar is still in the frame with the same values
   (a new day, the hourly re-materialisation that appends the last hour, a repeated backfill);
-* otherwise deletes the whole slice and inserts the whole frame, as a plain replace would.
+* otherwise deletes the whole slice and inserts the whole frame, as a plain replace would. One
+  series is compared first, so a slice whose first series changed skips reading the rest.
 
 Either way the slice ends up holding exactly the frame, and a crash before the commit leaves
 the previous slice intact.
@@ -111,12 +112,21 @@ def replace_slice(session: BarSession, frame: pl.DataFrame, where: CandleSlice) 
     slice_ids = sorted(ids.values())
     if not slice_ids:  # no series of the slice was ever written, and there is nothing to write
         return 0
-    plan = plan_write(session.read_bars(slice_ids, where.start, where.end), bars)
+    plan = _probe(session, bars, slice_ids, where) or plan_write(
+        session.read_bars(slice_ids, where.start, where.end), bars)
     if plan.delete_slice:
         session.delete_bars(slice_ids, where.start, where.end)
     if plan.insert.height:
         session.insert_bars(plan.insert)
     return bars.height
+
+
+def _probe(session: BarSession, bars: pl.DataFrame, slice_ids: list[int], where: CandleSlice) -> WritePlan | None:
+    """Compare one series first: if it changed, the slice is rewritten without reading the rest."""
+    probe = int(bars.item(0, "series_id")) if bars.height else slice_ids[0]
+    plan = plan_write(session.read_bars([probe], where.start, where.end),
+                      bars.filter(pl.col("series_id") == probe))
+    return WritePlan(delete_slice=True, insert=bars) if plan.delete_slice else None
 
 
 @contextlib.contextmanager

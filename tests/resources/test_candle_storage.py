@@ -33,6 +33,7 @@ class RecordingSession:
         self.inner = inner
         self.deleted: list[tuple[Sequence[int], datetime, datetime]] = []
         self.inserted: list[pl.DataFrame] = []
+        self.read: list[Sequence[int]] = []
 
     def lock(self, exchange: str, timeframe: str) -> None:
         self.inner.lock(exchange, timeframe)
@@ -42,6 +43,7 @@ class RecordingSession:
         return self.inner.series_ids(exchange, timeframe, symbols, create)
 
     def read_bars(self, ids: Sequence[int], start: datetime, end: datetime) -> pl.DataFrame:
+        self.read.append(ids)
         return self.inner.read_bars(ids, start, end)
 
     def delete_bars(self, ids: Sequence[int], start: datetime, end: datetime) -> None:
@@ -111,6 +113,16 @@ def test_any_change_rewrites_the_slice(warehouse: Warehouse, change: str) -> Non
     recording = _recorded_write(warehouse, new, ["BTC/USDT", "ETH/USDT"])
     assert len(recording.deleted) == 1 and [f.height for f in recording.inserted] == [new.height]
     assert warehouse.read_candles(timeframe="1m").equals(new.sort(KEY))
+
+
+def test_a_changed_first_series_skips_reading_the_others(warehouse: Warehouse) -> None:
+    frame = make_candles(1440, "1m", symbols=("BTC/USDT", "ETH/USDT"), start=START)
+    _recorded_write(warehouse, frame, ["BTC/USDT", "ETH/USDT"])
+    changed = frame.with_columns(pl.col("close") * 1.01)
+    recording = _recorded_write(warehouse, changed, ["BTC/USDT", "ETH/USDT"])
+    assert [len(ids) for ids in recording.read] == [1]
+    assert len(recording.deleted) == 1
+    assert warehouse.read_candles(timeframe="1m").equals(changed.sort(KEY))
 
 
 def test_duplicate_keys_in_a_frame_keep_the_last(warehouse: Warehouse) -> None:
