@@ -6,9 +6,9 @@ PostgreSQL 15 server. Three cases: a *new day* (each repetition writes a day the
 hold yet, as a backfill does), a *rewrite* (the same day again, as a repeated backfill or the
 hourly re-materialisation of closed candles does: the writer finds every bar unchanged) and, with
 no target, *every value changed* (DELETE the slice, then COPY every row). References on the same
-server, same rows:
-ADBC ``adbc_ingest`` and psycopg binary ``COPY ... write_row`` into an unindexed plain table (the
-faster is "raw COPY"), and pandas ``DataFrame.to_sql`` into a table with the same primary key.
+server, same rows: ADBC ``adbc_ingest`` and psycopg binary ``COPY ... write_row`` into an
+unindexed plain table (the faster is "raw COPY"), and pandas ``DataFrame.to_sql`` into a table
+keyed on the natural candle key (exchange, symbol, timeframe, ts).
 
 Reads: ``Warehouse.read_candles`` of one day beside the same SQL through a plain ADBC
 ``fetch_arrow_table`` + ``pl.from_arrow`` and through ``pl.read_database`` on a psycopg (or sqlite3)
