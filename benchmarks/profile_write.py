@@ -16,22 +16,30 @@ from collections.abc import Callable
 Phase = tuple[str, list[tuple[str, str | None, int]]]
 
 POSTGRES_PHASES: list[Phase] = [
-    ("dedupe + sort (polars unique().sort())", [("replace_candles", None, 1), ("replace_slice", None, -1)]),
-    ("cast + slice check (polars)", [("replace_slice", None, 1), ("_replace_postgres", None, -1)]),
-    ("ADBC connect", [("connect", "adbc_connection", 1)]),
-    ("ensure month partitions", [("_ensure_month_partitions", None, 1)]),
-    ("DELETE the slice", [("execute", "_replace_postgres", 1)]),
+    ("cast + slice check (polars)", [("replace_candles", None, 1), ("replace_slice", None, -1),
+                                     ("bar_session", None, -1)]),
+    ("ADBC connect (pooled: 0 when reused)", [("connect", "adbc_connection", 1)]),
+    ("series lock + id lookup", [("lock", "replace_slice", 1), ("series_ids", "replace_slice", 1)]),
+    ("dedupe + sort + series ids (polars)", [("to_bars", None, 1)]),
+    ("read the slice's stored bars", [("read_bars", None, 1)]),
+    ("compare stored and new (polars)", [("plan_write", None, 1)]),
+    ("DELETE the slice (only if a bar changed)", [("delete_bars", None, 1)]),
+    ("ensure month partitions", [("ensure_month_partitions", None, 1)]),
     ("polars -> Arrow", [("to_arrow", None, 1)]),
-    ("COPY (adbc_ingest) incl. index", [("adbc_ingest", "_replace_postgres", 1)]),
-    ("commit", [("commit", "_replace_postgres", 1)]),
+    ("COPY (adbc_ingest) incl. index", [("adbc_ingest", "ingest", 1)]),
+    ("commit", [("commit", "bar_session", 1)]),
 ]
 
 SQLITE_PHASES: list[Phase] = [
-    ("dedupe + sort (polars unique().sort())", [("replace_candles", None, 1), ("replace_slice", None, -1)]),
-    ("cast + slice check (polars)", [("replace_slice", None, 1), ("_replace_sqlite", None, -1)]),
-    ("DELETE the slice", [("execute", "_replace_sqlite", 1)]),
+    ("cast + slice check (polars)", [("replace_candles", None, 1), ("replace_slice", None, -1),
+                                     ("bar_session", None, -1)]),
+    ("series id lookup", [("series_ids", "replace_slice", 1)]),
+    ("dedupe + sort + series ids (polars)", [("to_bars", None, 1)]),
+    ("read the slice's stored bars", [("read_bars", None, 1)]),
+    ("compare stored and new (polars)", [("plan_write", None, 1)]),
+    ("DELETE the slice (only if a bar changed)", [("delete_bars", None, 1)]),
     ("polars -> Python tuples (to_sqlite_rows)", [("to_sqlite_rows", None, 1)]),
-    ("executemany INSERT incl. index", [("<method 'executemany' of 'sqlite3.Cursor' objects>", None, 1)]),
+    ("executemany INSERT incl. index", [("<method 'executemany' of 'sqlite3.Cursor' objects>", "sqlite_insert", 1)]),
     ("COMMIT", [("<method 'commit' of 'sqlite3.Connection' objects>", None, 1)]),
 ]
 
@@ -80,7 +88,7 @@ def phase_lines(title: str, total: float, phases: list[tuple[str, float | None]]
     lines = [f"  {title}: {total:.3f} s under cProfile"]
     for label, seconds in phases:
         if seconds is None:
-            lines.append(f"    {label:<44} n/a (function not found)")
+            lines.append(f"    {label:<44} n/a (not called, or renamed)")
         else:
             lines.append(f"    {label:<44} {seconds:7.3f} s  {100 * seconds / total:5.1f} %")
     return lines

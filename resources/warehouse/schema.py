@@ -1,8 +1,11 @@
 """Every warehouse table, described once with SQLAlchemy Core.
 
 Timestamps are UTC: ``timestamptz`` on PostgreSQL and integer milliseconds since the epoch on
-SQLite (compact and fast; ``datetime(ts / 1000, 'unixepoch')`` shows them). The candle table is
-range-partitioned by month on PostgreSQL; partitions are created on demand by the writer.
+SQLite (compact and fast; ``datetime(ts / 1000, 'unixepoch')`` shows them). Candle storage
+(``candle_bars``) is range-partitioned by month on PostgreSQL; partitions are created on demand by
+the writer. ``candles`` is a view over ``candle_bars`` joined with ``candle_series`` that shows the
+natural key (exchange, symbol, timeframe, ts); it is created by migration 0005, not described here,
+because Core describes tables only.
 """
 
 from __future__ import annotations
@@ -61,19 +64,32 @@ class UtcTimestamp(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
-candles = Table(
-    "candles",
+#: One row per candle series: the natural key (exchange, symbol, timeframe) under an integer id.
+#: Rows are created by the writer on first use and never deleted (bars refer to them by id).
+candle_series = Table(
+    "candle_series",
     metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=True),
     Column("exchange", String(32), nullable=False),
     Column("symbol", String(64), nullable=False),
     Column("timeframe", String(8), nullable=False),
+    UniqueConstraint("exchange", "timeframe", "symbol", name="candle_series_key"),
+)
+
+#: Candle storage keyed (series_id, ts): an integer key keeps the primary-key index small and
+#: cheap to maintain. No foreign key to ``candle_series``: it would add a lookup per inserted row;
+#: the writer resolves series ids in the same transaction instead.
+candle_bars = Table(
+    "candle_bars",
+    metadata,
+    Column("series_id", Integer, nullable=False),
     Column("ts", UtcTimestamp(), nullable=False),
     Column("open", Float(53), nullable=False),
     Column("high", Float(53), nullable=False),
     Column("low", Float(53), nullable=False),
     Column("close", Float(53), nullable=False),
     Column("volume", Float(53), nullable=False),
-    PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts", name="candles_pkey"),
+    PrimaryKeyConstraint("series_id", "ts", name="candle_bars_pkey"),
     postgresql_partition_by="RANGE (ts)",
     sqlite_with_rowid=False,
 )
@@ -152,7 +168,7 @@ derivatives = Table(
 )
 
 #: Tables whose ``ts``-like column drives monthly partitioning on PostgreSQL.
-PARTITIONED_TABLES: dict[str, str] = {"candles": "ts"}
+PARTITIONED_TABLES: dict[str, str] = {"candle_bars": "ts"}
 
 # -- social signal path (issue 4) ---------------------------------------------------------------
 

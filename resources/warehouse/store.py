@@ -9,20 +9,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, text
 
-from ml.marketdata.frames import CANDLE_KEY, CANDLE_SCHEMA, COINGECKO_SCHEMA, DERIVATIVES_SCHEMA, TS
-from resources.warehouse import bulk
+from ml.marketdata.frames import CANDLE_SCHEMA, COINGECKO_SCHEMA, DERIVATIVES_SCHEMA, TS
+from resources.warehouse import bulk, candles
+from resources.warehouse.candles import sorted_last_wins
 from resources.warehouse.engine import get_engine
 from resources.warehouse.schema import PARTITIONED_TABLES
 
 logger = logging.getLogger(__name__)
 
-_PARTITION_LOCK = 7_236_112
+__all__ = ["Slice", "Warehouse", "sorted_last_wins"]
+
+# Per-series MIN/MAX in a correlated subquery: one index lookup per series on (series_id, ts)
+# instead of scanning every bar of the exchange and timeframe.
+_LATEST_SQL = ("SELECT MAX((SELECT MAX(b.ts) FROM candle_bars b WHERE b.series_id = s.series_id)) "
+               "FROM candle_series s WHERE s.exchange = :e AND s.timeframe = :tf")
+_FIRSTS_SQL = ("SELECT s.symbol, (SELECT MIN(b.ts) FROM candle_bars b WHERE b.series_id = s.series_id) "
+               "FROM candle_series s WHERE s.exchange = :e AND s.timeframe = :tf")
 
 MARKETS_SCHEMA: dict[str, pl.DataType] = {
     "exchange": pl.String(),
@@ -152,25 +160,14 @@ class Warehouse:
         clause, params = where.where(postgres=True)
         with bulk.adbc_connection(self.engine) as connection, connection.cursor() as cursor:
             if table in PARTITIONED_TABLES and frame.height:
-                self._ensure_month_partitions(cursor, table, frame.get_column("ts").min(),
-                                              frame.get_column("ts").max())
+                bulk.ensure_month_partitions(cursor, table, frame.get_column("ts").min(),
+                                             frame.get_column("ts").max())
             sql, values = _to_positional(f'DELETE FROM "{table}" WHERE {clause}', params)
             cursor.execute(sql, values)
             if frame.height:
-                cursor.adbc_ingest(table, frame.to_arrow(), mode="append")
+                bulk.ingest(cursor, table, frame)
             connection.commit()
         return frame.height
-
-    @staticmethod
-    def _ensure_month_partitions(cursor: Any, table: str, first: datetime, last: datetime) -> None:
-        """Create the monthly range partitions covering ``[first, last]`` if missing."""
-        cursor.execute(f"SELECT pg_advisory_xact_lock({_PARTITION_LOCK})")
-        for month in bulk.month_starts(first, last + timedelta(milliseconds=1)):
-            following = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
-            cursor.execute(
-                f'CREATE TABLE IF NOT EXISTS "{table}_{month:%Y_%m}" PARTITION OF "{table}" '
-                f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"
-            )
 
     def read(self, table: str, schema: dict[str, pl.DataType], where: Slice,
              order_by: Sequence[str] = ()) -> pl.DataFrame:
@@ -199,11 +196,15 @@ class Warehouse:
         """Replace the candles of ``symbols`` on ``exchange`` × ``timeframe`` in ``[start, end)``.
 
         Symbols not listed are left untouched (a symbol that failed to fetch keeps its old rows).
+        One transaction; bars already stored with the same values are not rewritten
+        (:mod:`resources.warehouse.candles`).
         """
-        frame = sorted_last_wins(frame, CANDLE_KEY)
-        where = Slice({"exchange": exchange, "timeframe": timeframe}, {"symbol": sorted(set(symbols))},
-                      "ts", start, end)
-        return self.replace_slice("candles", frame, where, CANDLE_SCHEMA)
+        frame = frame.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+        listed = tuple(sorted(set(symbols)))
+        self._check_inside(frame, Slice({"exchange": exchange, "timeframe": timeframe}, {"symbol": listed},
+                                        "ts", start, end))
+        with candles.bar_session(self.engine) as session:
+            return candles.replace_slice(session, frame, candles.CandleSlice(exchange, timeframe, listed, start, end))
 
     def read_candles(self, *, timeframe: str, exchange: str | None = None,
                      symbols: Sequence[str] | None = None, start: datetime | None = None,
@@ -219,7 +220,8 @@ class Warehouse:
         """Delete every ``timeframe`` candle older than ``before``; returns the number deleted."""
         with self.engine.begin() as connection:
             result = connection.execute(
-                text('DELETE FROM candles WHERE timeframe = :tf AND ts < :before'),
+                text("DELETE FROM candle_bars WHERE ts < :before AND series_id IN "
+                     "(SELECT series_id FROM candle_series WHERE timeframe = :tf)"),
                 {"tf": timeframe, "before": _bind(before, self.postgres)},
             )
             return int(result.rowcount or 0)
@@ -288,22 +290,14 @@ class Warehouse:
 
     def latest_candle_ts(self, *, exchange: str, timeframe: str) -> datetime | None:
         """Open time of the newest stored candle for ``exchange`` x ``timeframe`` (None if none)."""
-        value = self.scalar("SELECT MAX(ts) FROM candles WHERE exchange = :e AND timeframe = :tf",
-                            e=exchange, tf=timeframe)
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.astimezone(UTC)
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        value = self.scalar(_LATEST_SQL, e=exchange, tf=timeframe)
+        return None if value is None else _as_utc(value)
 
     def first_candle_ts(self, *, exchange: str, timeframe: str) -> dict[str, datetime]:
         """Open time of each symbol's oldest stored candle on ``exchange`` x ``timeframe``."""
         with self.engine.connect() as connection:
-            rows = connection.execute(text(
-                "SELECT symbol, MIN(ts) FROM candles WHERE exchange = :e AND timeframe = :tf GROUP BY symbol"),
-                {"e": exchange, "tf": timeframe}).all()
-        return {symbol: (value.astimezone(UTC) if isinstance(value, datetime)
-                         else datetime.fromtimestamp(int(value) / 1000, tz=UTC)) for symbol, value in rows}
+            rows = connection.execute(text(_FIRSTS_SQL), {"e": exchange, "tf": timeframe}).all()
+        return {symbol: _as_utc(value) for symbol, value in rows if value is not None}
 
     def scalar(self, sql: str, **params: Any) -> Any:
         """One value from a read-only query (for checks and summaries)."""
@@ -311,18 +305,11 @@ class Warehouse:
             return connection.execute(text(sql), params).scalar()
 
 
-def sorted_last_wins(frame: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
-    """``frame`` sorted by ``key`` with one row per key, the last occurrence winning.
-
-    A stable sort keeps duplicates in arrival order, so dropping every row whose successor has
-    the same key keeps the last one; about 10x cheaper than ``unique(keep="last")`` followed by a
-    sort of the hash-shuffled result.
-    """
-    ordered = frame.sort(list(key), maintain_order=True)
-    if ordered.height < 2:
-        return ordered
-    same_as_next = pl.all_horizontal([pl.col(c) == pl.col(c).shift(-1) for c in key]).fill_null(False)
-    return ordered.filter(~same_as_next)
+def _as_utc(value: Any) -> datetime:
+    """A ``ts`` value as read by SQLAlchemy's raw SQL: timestamptz or epoch milliseconds."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
 
 
 def _to_positional(sql: str, params: dict[str, Any], style: str = "$") -> tuple[str, list[Any]]:

@@ -31,8 +31,11 @@ def _write(warehouse: Warehouse, frame: pl.DataFrame, start: datetime = START, e
 
 
 def test_migrations_create_every_table(warehouse: Warehouse) -> None:
-    tables = set(inspect(warehouse.engine).get_table_names())
-    assert {"candles", "markets", "market_declarations", "coingecko_markets", "derivatives"} <= tables
+    inspector = inspect(warehouse.engine)
+    tables = set(inspector.get_table_names())
+    assert {"candle_series", "candle_bars", "markets", "market_declarations", "coingecko_markets",
+            "derivatives"} <= tables
+    assert "candles" in inspector.get_view_names()
 
 
 def test_rewriting_a_partition_leaves_identical_data(warehouse: Warehouse) -> None:
@@ -90,11 +93,11 @@ def test_postgres_partitions_by_month(postgres_url: str) -> None:
     with warehouse.engine.connect() as connection:
         children = connection.execute(text(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'candles' ORDER BY 1")).scalars().all()
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'candle_bars' ORDER BY 1")).scalars().all()
         counts = connection.execute(text(
-            "SELECT tableoid::regclass::text, count(*) FROM candles GROUP BY 1 ORDER BY 1")).all()
-    assert children == ["candles_2024_02", "candles_2024_03"]
-    assert counts == [("candles_2024_02", 48), ("candles_2024_03", 24)]
+            "SELECT tableoid::regclass::text, count(*) FROM candle_bars GROUP BY 1 ORDER BY 1")).all()
+    assert children == ["candle_bars_2024_02", "candle_bars_2024_03"]
+    assert counts == [("candle_bars_2024_02", 48), ("candle_bars_2024_03", 24)]
 
 
 def _child(url: str, exchange: str, n_symbols: int, day: str, seed: int, repeat: int) -> subprocess.Popen[str]:
@@ -126,13 +129,15 @@ def _writer_transaction_open(url: str) -> bool:
         return bool(row and row[0])
 
 
-def test_writer_killed_mid_transaction_leaves_the_old_slice(warehouse_url: str) -> None:
+@pytest.mark.parametrize("target", ["the same day (delete + insert)", "a new day (insert only)"])
+def test_writer_killed_mid_transaction_leaves_the_old_slice(warehouse_url: str, target: str) -> None:
     warehouse = Warehouse(make_engine(warehouse_url))
     n_symbols = 600  # ~0.9 M rows: the child's write takes long enough to be caught mid-way
     symbols = tuple(f"S{i:04d}/USDT" for i in range(n_symbols))
     old = make_candles(1440, "1m", symbols=symbols, exchange="sim", start=START, seed=7)
     _write(warehouse, old)
-    child = _child(warehouse_url, "sim", n_symbols, DAY, seed=8, repeat=1)
+    day = DAY if target.startswith("the same") else "2024-02-01"
+    child = _child(warehouse_url, "sim", n_symbols, day, seed=8, repeat=1)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "starting"
     deadline = time.monotonic() + 60
@@ -194,7 +199,8 @@ def test_migrations_match_the_schema(warehouse: Warehouse) -> None:
 
     with warehouse.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), metadata)
-    partitions = {f"candles_{y}_{m:02d}" for y in range(2000, 2100) for m in range(1, 13)}
+    partitions = {f"{table}_{y}_{m:02d}" for table in ("candle_bars", "indicators")
+                  for y in range(2000, 2100) for m in range(1, 13)}
     relevant = [d for d in diffs if not (d[0] == "remove_table" and d[1].name in partitions)]
     assert relevant == []
 
