@@ -10,10 +10,12 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetsDefinition,
     MetadataValue,
     MultiPartitionsDefinition,
     asset_check,
+    multi_asset_check,
 )
 
 from ml.marketdata.quality import duplicate_keys, find_gaps, ohlc_violations, staleness_hours
@@ -45,46 +47,28 @@ def build_candle_checks(
     candles_asset: AssetsDefinition, *, timeframe: str, partitions_def: MultiPartitionsDefinition,
     default_top_n: int, freshness_hours: int,
 ) -> list[AssetChecksDefinition]:
-    """The four checks of one candle asset."""
+    """The four checks of one candle asset: the three partitioned ones in one step that reads each
+    day once (a check may still run alone: the step can be subset), and ``fresh``."""
     step = timedelta(milliseconds=timeframe_ms(timeframe))
 
     def per_partition(
         context: AssetCheckExecutionContext, store: Warehouse,
-        rule: Callable[[pl.DataFrame, str, str], pl.DataFrame],
-    ) -> pl.DataFrame:
-        found = []
+        rules: dict[str, Callable[[pl.DataFrame, str, str], pl.DataFrame]],
+    ) -> dict[str, pl.DataFrame]:
+        """Each rule's offending rows over the partitions, reading every day once."""
+        found: dict[str, list[pl.DataFrame]] = {name: [] for name in rules}
         for exchange, day in _partitions(context, partitions_def):
             start, end = day_bounds(day)
             frame = store.read_candles(timeframe=timeframe, exchange=exchange, start=start, end=end)
-            bad = rule(frame, exchange, day)
-            if bad.height:
-                found.append(bad.with_columns(pl.lit(exchange).alias("exchange"), pl.lit(day).alias("day")))
-        return pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+            for name, rule in rules.items():
+                bad = rule(frame, exchange, day)
+                if bad.height:
+                    found[name].append(bad.with_columns(pl.lit(exchange).alias("exchange"), pl.lit(day).alias("day")))
+        return {name: pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+                for name, frames in found.items()}
 
-    @asset_check(asset=candles_asset, name="unique_keys", partitions_def=partitions_def, blocking=True,
-                 description="No two rows share (exchange, symbol, timeframe, ts).")
-    def unique_keys(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        bad = per_partition(context, warehouse.store(),
-                            lambda f, _e, _d: duplicate_keys(f, ["exchange", "symbol", "timeframe", "ts"]))
-        return AssetCheckResult(passed=bad.is_empty(), metadata={"duplicates": bad.height,
-                                **({"sample": _preview(bad)} if bad.height else {})})
-
-    @asset_check(asset=candles_asset, name="ohlc_sanity", partitions_def=partitions_def, blocking=True,
-                 description="low <= open, close <= high; volume >= 0; every value finite.")
-    def ohlc_sanity(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        bad = per_partition(context, warehouse.store(), lambda f, _e, _d: ohlc_violations(f))
-        return AssetCheckResult(passed=bad.is_empty(), metadata={"violations": bad.height,
-                                **({"sample": _preview(bad)} if bad.height else {})})
-
-    @asset_check(asset=candles_asset, name="no_gaps", partitions_def=partitions_def,
-                 description="Every tracked symbol has every closed candle of the partition's day from its "
-                 "first stored candle on (earlier means not listed yet). A gap the exchange really has is "
-                 "reported here, never filled in.")
-    def no_gaps(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
-                exchanges: ExchangeResource) -> AssetCheckResult:
-        store = warehouse.store()
+    def gaps_rule(store: Warehouse, now: datetime) -> Callable[[pl.DataFrame, str, str], pl.DataFrame]:
         markets, declarations = store.read_markets(), store.read_declarations()
-        now = exchanges.clock()()
         listed: dict[str, dict[str, datetime]] = {}
 
         def rule(frame: pl.DataFrame, exchange: str, day: str) -> pl.DataFrame:
@@ -100,13 +84,43 @@ def build_candle_checks(
                     .filter(pl.col("first_ts").is_null() | (pl.col("gap_start") >= pl.col("first_ts")))
                     .drop("first_ts"))
 
-        gaps = per_partition(context, store, rule)
-        missing = int(gaps.get_column("missing").sum()) if gaps.height else 0
-        return AssetCheckResult(
-            passed=gaps.is_empty(), severity=AssetCheckSeverity.WARN,
-            metadata={"gap_runs": gaps.height, "missing_candles": missing,
-                      **({"gaps": _preview(gaps)} if gaps.height else {})},
-        )
+        return rule
+
+    specs = [
+        AssetCheckSpec("unique_keys", asset=candles_asset, partitions_def=partitions_def, blocking=True,
+                       description="No two rows share (exchange, symbol, timeframe, ts)."),
+        AssetCheckSpec("ohlc_sanity", asset=candles_asset, partitions_def=partitions_def, blocking=True,
+                       description="low <= open, close <= high; volume >= 0; every value finite."),
+        AssetCheckSpec("no_gaps", asset=candles_asset, partitions_def=partitions_def,
+                       description="Every tracked symbol has every closed candle of the partition's day from "
+                       "its first stored candle on (earlier means not listed yet). A gap the exchange really "
+                       "has is reported here, never filled in."),
+    ]
+
+    @multi_asset_check(name=f"{candles_asset.key.to_user_string()}_partition_checks", specs=specs,
+                       can_subset=True, description="Reads each day of the partition once for every check.")
+    def partition_checks(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
+                         exchanges: ExchangeResource) -> Iterator[AssetCheckResult]:
+        store = warehouse.store()
+        wanted = {key.name for key in context.selected_asset_check_keys}
+        rules: dict[str, Callable[[pl.DataFrame, str, str], pl.DataFrame]] = {
+            "unique_keys": lambda f, _e, _d: duplicate_keys(f, ["exchange", "symbol", "timeframe", "ts"]),
+            "ohlc_sanity": lambda f, _e, _d: ohlc_violations(f),
+        }
+        if "no_gaps" in wanted:
+            rules["no_gaps"] = gaps_rule(store, exchanges.clock()())
+        found = per_partition(context, store, {name: rule for name, rule in rules.items() if name in wanted})
+        for name in sorted(wanted):
+            bad = found[name]
+            sample = {"sample" if name != "no_gaps" else "gaps": _preview(bad)} if bad.height else {}
+            if name == "no_gaps":
+                missing = int(bad.get_column("missing").sum()) if bad.height else 0
+                yield AssetCheckResult(check_name=name, passed=bad.is_empty(), severity=AssetCheckSeverity.WARN,
+                                       metadata={"gap_runs": bad.height, "missing_candles": missing, **sample})
+            else:
+                count = "duplicates" if name == "unique_keys" else "violations"
+                yield AssetCheckResult(check_name=name, passed=bad.is_empty(),
+                                       metadata={count: bad.height, **sample})
 
     @asset_check(asset=candles_asset, name="fresh",
                  description=f"The newest {timeframe} candle of every exchange closed less than "
@@ -123,7 +137,7 @@ def build_candle_checks(
         return AssetCheckResult(passed=not stale, metadata={"hours_since_close": MetadataValue.json(ages),
                                                            "stale": MetadataValue.json(stale)})
 
-    return [unique_keys, ohlc_sanity, no_gaps, fresh]
+    return [partition_checks, fresh]
 
 
 def build_mtf_checks(mtf_asset: AssetsDefinition, *,

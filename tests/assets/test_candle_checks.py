@@ -40,11 +40,12 @@ def run_check(settings: Settings, name: str, *, now: datetime = NOW) -> tuple[bo
     """Run one check of ``candles_1h`` on its own (the asset itself is not re-materialised)."""
     partitions = candle_partitions(settings)
     candles = build_candles_asset("1h", partitions_def=partitions, default_top_n=0)
+    key = AssetCheckKey(AssetKey("candles_1h"), name)
     checks = [c for c in build_candle_checks(candles, timeframe="1h", partitions_def=partitions, default_top_n=0,
                                              freshness_hours=settings.freshness_hours)
-              if AssetCheckKey(AssetKey("candles_1h"), name) in c.check_keys]
+              if key in c.check_keys]
     # a check-only run carries its partition as a run tag, as Dagster's own check-only runs do
-    result = materialize([candles, *checks], selection=AssetSelection.checks(*checks),
+    result = materialize([candles, *checks], selection=AssetSelection.checks(key),
                          resources=sim_resources(settings, now=now), raise_on_error=False,
                          tags={"dagster/partition": KEY} if name != "fresh" else None)
     (evaluation,) = result.get_asset_check_evaluations()
