@@ -41,7 +41,7 @@ from ml.indicators.asof import higher_rsi, nominal_ms, quote_rates
 from ml.indicators.blocks import split_blocks
 from ml.indicators.derived import derived_kernel
 from ml.indicators.exhaustion import exhaustion_kernel
-from ml.indicators.layout import Buffers
+from ml.indicators.layout import Buffers, float_groups
 from ml.indicators.momentum import momentum_kernel
 from ml.indicators.params import IndicatorParams
 from ml.indicators.prepare import prepare_candles
@@ -125,7 +125,7 @@ def compute_indicators(
     rates = quote_rates(keys, arrays["ts"], seg_starts, seg_stops, step, quote_to_usdt)
     higher = higher_rsi(keys, arrays["ts"], seg_starts, seg_stops, step, params, higher_timeframe_rsi)
     run = _block_runner(arrays, seg_starts, seg_stops, params, step, higher, rates)
-    blocks = split_blocks(seg_starts, seg_stops)
+    blocks = split_blocks(seg_starts, seg_stops, _threads())
     workers = min(len(blocks), _threads())
     logger.debug(
         "indicators: %d candles, %d symbols, %s, %d blocks on %d threads",
@@ -160,6 +160,7 @@ def _block_runner(
     ints = np.asarray
     rsis = ints(p.rsi_periods, np.int64)
     chains, smas, trend_rows = _trend_layout(p)
+    work_rows = sum(len(names) for names in float_groups(p).values())
     anchor = resolve_anchor(p.vwap_anchor, step)
     offset, width = INLINE_ANCHORS.get(anchor, (0, 1))
     months = None if anchor in INLINE_ANCHORS else _month_ids(arrays["ts"])
@@ -173,7 +174,8 @@ def _block_runner(
         o, h, lo, c, v, ts = (arrays[k][first:last] for k in ("open", "high", "low", "close", "volume", "ts"))
         out = Buffers.allocate(p, last - first)
         trend, momentum = out.group("trend"), out.group("momentum")
-        trend_kernel(adx_address, c, h, lo, s, e, chains, smas, trend_rows, p.adx_period, out.floats)
+        trend_kernel(adx_address, c, h, lo, s, e, chains, smas, trend_rows, p.adx_period, work_rows,
+                     trend)
         momentum_kernel(rsi_address, c, s, e, rsis, momentum)
         volatility_kernel(bbands_address, atr_address, c, h, lo, s, e, p.bb_period,
                           float(p.bb_stddev), p.atr_period, out.group("volatility"))

@@ -8,8 +8,9 @@ Every kernel writes whole symbol segments of full-length arrays (threads write d
 * Boolean columns as bool rows plus a bool validity row where they can be null.
 
 The conversion wraps the buffers without copying them: each row becomes an Arrow array over the
-numpy memory with a packed validity bitmap (for floats: not NaN), and polars takes the Arrow
-table as it is. Bool values are packed to bits (Arrow's layout). Writing the output once, where
+numpy memory with a packed validity bitmap (for floats: not NaN, packed by a compiled loop that
+releases the GIL, :mod:`ml.indicators.bitmaps`), and polars takes the Arrow table as it is. Bool
+values are packed to bits (Arrow's layout). Writing the output once, where
 it will stay, matters: the output is ~50 columns of 8 bytes per candle, and every extra copy
 into fresh memory costs page faults and memory bandwidth comparable to the kernels themselves.
 """
@@ -22,6 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ml.indicators.bitmaps import not_nan_bits
 from ml.indicators.params import IndicatorParams
 
 
@@ -38,7 +40,7 @@ def float_groups(p: IndicatorParams) -> dict[str, list[str]]:
                       "fvg_bottom", "fvg_size_pct"],
         "supertrend": ["supertrend"],
         "derived": [f"diff_ema{p.trend_ema}_pct", "range_pct", "high_low_range_pct"],
-        SCRATCH: ["_ema_half", "_ema_full", "_macd_slow", "_macd_fast"],
+        SCRATCH: ["_ema_half", "_ema_full", "_macd_slow", "_macd_fast"],  # last: not in the buffers
     }
 
 
@@ -84,7 +86,7 @@ class Buffers:
 
     @staticmethod
     def shapes(params: IndicatorParams, rows: int) -> list[tuple[int, int]]:
-        floats = sum(len(names) for names in float_groups(params).values())
+        floats = sum(len(names) for group, names in float_groups(params).items() if group != SCRATCH)
         pairs = len(params.ema_crosses)
         return [(floats, rows), (len(INT_COLUMNS), rows), (4, rows), (4 + 2 * pairs, rows),
                 (1 + pairs, rows)]
@@ -103,7 +105,8 @@ class Buffers:
         return self.floats[self.row(column)]
 
     def row(self, column: str) -> int:
-        """Row of a float column (or scratch row) in :attr:`floats`."""
+        """Row of a float column in :attr:`floats` (scratch rows: past its last row, in the
+        trend kernel's working matrix)."""
         names = [n for group in float_groups(self.params).values() for n in group]
         return names.index(column)
 
@@ -118,7 +121,7 @@ class Buffers:
         float_names = [
             n for group, names in float_groups(self.params).items() if group != SCRATCH for n in names
         ]
-        float_bits = np.packbits(~np.isnan(self.floats[: len(float_names)]), axis=1, bitorder="little")
+        float_bits = not_nan_bits(self.floats)
         for row, name in enumerate(float_names):
             names.append(name)
             arrays.append(_arrow(pa.float64(), rows, self.floats[row], float_bits[row]))
