@@ -1,8 +1,8 @@
-"""Arrow bitmaps of the output buffers, packed by compiled loops (one read of each row).
+"""Arrow validity bitmaps of the float output rows, packed by a compiled loop.
 
-numpy's way (``np.packbits(~np.isnan(floats))``) makes a full-size bool temporary per row and
-packs it in a second pass under the GIL; these kernels read each value once, build each byte in a
-register and release the GIL, so the two engine threads pack their blocks at the same time.
+Each engine thread packs the bits of the rows of its block right after its kernels wrote them,
+with the GIL released, so the two threads pack at once; numpy's
+``np.packbits(~np.isnan(x))`` would hold a full-size bool temporary and run after the pool.
 Bit ``i % 8`` of byte ``i // 8`` is row ``i`` (Arrow's little-endian bit order).
 """
 
@@ -14,36 +14,20 @@ from ml.indicators.jit import kernel
 
 
 @kernel
-def not_nan_bits(values: np.ndarray) -> np.ndarray:
-    """Packed "not NaN" bitmap of every row of the float matrix ``values``."""
-    rows, n = values.shape
-    out = np.zeros((rows, (n + 7) // 8), dtype=np.uint8)
-    full = n // 8
-    for r in range(rows):
-        row, bits = values[r], out[r]
-        for byte in range(full):
+def pack_not_nan(values: np.ndarray, start: int, stop: int, bits: np.ndarray) -> None:
+    """Write the "not NaN" bits of columns ``start:stop`` of every row of ``values`` into the
+    same rows of ``bits``; ``start`` is a multiple of 8 and ``stop`` too, unless it is the last
+    column."""
+    first, full = start // 8, stop // 8
+    for r in range(values.shape[0]):
+        row, out = values[r], bits[r]
+        for byte in range(first, full):
             i, acc = byte * 8, 0
             for bit in range(8):
                 acc |= np.uint8(row[i + bit] == row[i + bit]) << bit
-            bits[byte] = acc
-        for i in range(full * 8, n):
-            bits[full] |= np.uint8(row[i] == row[i]) << (i - full * 8)
-    return out
-
-
-@kernel
-def true_bits(flags: np.ndarray) -> np.ndarray:
-    """Packed bitmap of every row of the bool matrix ``flags``."""
-    rows, n = flags.shape
-    out = np.zeros((rows, (n + 7) // 8), dtype=np.uint8)
-    full = n // 8
-    for r in range(rows):
-        row, bits = flags[r], out[r]
-        for byte in range(full):
-            i, acc = byte * 8, 0
-            for bit in range(8):
-                acc |= np.uint8(row[i + bit]) << bit
-            bits[byte] = acc
-        for i in range(full * 8, n):
-            bits[full] |= np.uint8(row[i]) << (i - full * 8)
-    return out
+            out[byte] = acc
+        if stop > full * 8:
+            acc = 0
+            for i in range(full * 8, stop):
+                acc |= np.uint8(row[i] == row[i]) << (i - full * 8)
+            out[full] = acc
