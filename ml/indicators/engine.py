@@ -5,7 +5,9 @@ returns one row per candle with the columns of :data:`INDICATOR_COLUMNS`. It nev
 per symbol: the long frame is sorted by ``(exchange, symbol, ts)`` once, its numpy columns are cut
 into symbol segments, and compiled kernels (numba, ``nogil``; :mod:`ml.indicators.jit`) loop over
 the segments of a block (:mod:`ml.indicators.blocks`), each writing its columns for whole segments
-straight into preallocated long arrays (:mod:`ml.indicators.layout`). Blocks run on a thread pool.
+straight into preallocated long arrays (:mod:`ml.indicators.layout`). Blocks run on a thread pool;
+each thread also packs the float columns' validity bits of its block (:mod:`ml.indicators.bitmaps`),
+and the arrays become the output frame's memory in one conversion at the end.
 
 Where TA-Lib has an indicator the values are TA-Lib's, bit for bit: RSI, ATR and Bollinger Bands
 are TA-Lib's own C functions called from the kernels (:mod:`ml.indicators.talib_c`); EMA, SMA,

@@ -10,10 +10,11 @@ Every kernel writes whole symbol segments of full-length arrays (threads write d
 The conversion wraps the buffers without copying them: each row becomes an Arrow array over the
 numpy memory with a packed validity bitmap (for floats: not NaN, packed by the engine's threads
 as they go, :mod:`ml.indicators.bitmaps`), and polars takes the Arrow table as it is. Bool values
-are packed to bits (Arrow's layout). One conversion for the whole output: per-block frames cost
-~1 ms of Python per block (48 Arrow arrays, a polars import), serial under the GIL. Writing the output once, where
-it will stay, matters: the output is ~50 columns of 8 bytes per candle, and every extra copy
-into fresh memory costs page faults and memory bandwidth comparable to the kernels themselves.
+are packed to bits (Arrow's layout). One conversion for the whole output: a frame per block
+cost ~1 ms of GIL-held Python per block (48 Arrow arrays, a polars import) and a concat. Writing
+the output once, where it will stay, matters: the output is ~50 columns of 8 bytes per candle,
+and every extra copy into fresh memory costs page faults and memory bandwidth comparable to the
+kernels themselves.
 """
 
 from __future__ import annotations
