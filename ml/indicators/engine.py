@@ -47,7 +47,7 @@ from ml.indicators.exhaustion import exhaustion_kernel
 from ml.indicators.layout import Buffers, float_groups
 from ml.indicators.momentum import momentum_kernel
 from ml.indicators.params import IndicatorParams
-from ml.indicators.prepare import prepare_candles
+from ml.indicators.prepare import finite_rows, prepare_candles, require_finite
 from ml.indicators.schema import KEY_COLUMNS, indicator_columns, lookback_bars, warmup_bars
 from ml.indicators.structure import structure_kernel
 from ml.indicators.supertrend import supertrend_kernel
@@ -118,7 +118,7 @@ def compute_indicators(
         duplicate ``(exchange, symbol, ts)`` keys.
     """
     schema = indicator_columns(params)
-    frame, arrays, seg_starts = prepare_candles(candles)
+    frame, arrays, seg_starts = prepare_candles(candles, check_finite=False)
     if frame.height == 0:
         return pl.DataFrame(schema=schema)
     timeframe = str(frame.get_column("timeframe")[0])
@@ -138,10 +138,11 @@ def compute_indicators(
     )
     if workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="indicators") as pool:
-            list(pool.map(run, blocks))
+            finite = list(pool.map(run, blocks))
     else:
-        for block in blocks:
-            run(block)
+        finite = [run(block) for block in blocks]
+    if not all(finite):
+        require_finite(arrays)
     for block in blocks[1:]:  # the bitmap bytes that straddle two blocks
         first = int(seg_starts[block.start])
         pack_not_nan(out.floats, first // 8 * 8, min(first // 8 * 8 + 8, frame.height), bits)
@@ -162,11 +163,11 @@ def _block_runner(
     rates: np.ndarray | None,
     out: Buffers,
     bits: np.ndarray,
-) -> Callable[[slice], None]:
+) -> Callable[[slice], bool]:
     """The work of one block of segments: every kernel over the block's rows, in dependency
     order, into the block's rows of ``out``, then the validity bits of the whole bytes of
     ``bits`` inside the block (while its rows are in cache; the caller packs the bytes that
-    straddle two blocks)."""
+    straddle two blocks). Returns whether the block's prices and volumes are all finite."""
     p = params
     rsi_address, atr_address, bbands_address, adx_address = addresses()
     ints = np.asarray
@@ -186,7 +187,7 @@ def _block_runner(
     higher_rows = np.zeros(0) if higher is None else higher
     rows = out.floats.shape[1]
 
-    def run(block: slice) -> None:
+    def run(block: slice) -> bool:
         s, e = starts[block], stops[block]
         trend_kernel(adx_address, c, h, lo, s, e, chains, smas, trend_rows, p.adx_period, work_rows,
                      trend)
@@ -212,6 +213,7 @@ def _block_runner(
         begin, end = -(-first // 8) * 8, (last if last == rows else last // 8 * 8)
         if begin < end:
             pack_not_nan(out.floats, begin, end, bits)
+        return finite_rows(arrays, first, last)
 
     return run
 

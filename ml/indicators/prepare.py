@@ -3,7 +3,9 @@
 :func:`prepare_candles` checks the input contract (columns, one timeframe, no nulls, finite
 prices and volumes, unique keys), sorts only when the input is not sorted already, and returns
 the frame, its price columns as numpy arrays (views where polars allows) and the first row of
-each ``(exchange, symbol)`` segment.
+each ``(exchange, symbol)`` segment. The engine leaves the finite check out and makes it per
+block on its threads instead (:func:`finite_rows`, then :func:`require_finite` on failure): it
+reads every price once, and before the pool it would be serial.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from ml.marketdata.frames import TS
 PRICES = ("open", "high", "low", "close", "volume")
 
 
-def prepare_candles(candles: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.ndarray], np.ndarray]:
-    """Validated candles sorted by the key, their numpy columns and segment start rows."""
+def prepare_candles(
+    candles: pl.DataFrame, *, check_finite: bool = True
+) -> tuple[pl.DataFrame, dict[str, np.ndarray], np.ndarray]:
+    """Validated candles sorted by the key, their numpy columns and segment start rows
+    (without ``check_finite``, prices and volumes may still be NaN or infinite)."""
     missing = [c for c in ("exchange", "symbol", "timeframe", "ts", *PRICES) if c not in candles.columns]
     if missing:
         raise ValueError(f"candles lack columns {missing}; expected CANDLE_SCHEMA")
@@ -42,9 +47,8 @@ def prepare_candles(candles: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.n
         frame = _sort(frame).rechunk()
         starts = _boundaries(frame)
     arrays = {c: frame.get_column(c).to_numpy() for c in PRICES}
-    for name, values in arrays.items():
-        if not np.isfinite(values.sum()):
-            raise ValueError(f"candles hold non-finite {name} values; clean them first")
+    if check_finite:
+        require_finite(arrays)
     arrays["ts"] = frame.get_column("ts").to_physical().to_numpy()
     repeated = np.diff(arrays["ts"]) == 0
     repeated[starts[1:] - 1] = False
@@ -55,6 +59,18 @@ def prepare_candles(candles: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, np.n
             "one row per (exchange, symbol, ts)"
         )
     return frame, arrays, starts
+
+
+def finite_rows(arrays: dict[str, np.ndarray], first: int, last: int) -> bool:
+    """Whether rows ``first:last`` of every price and volume column are finite."""
+    return all(np.isfinite(arrays[name][first:last].sum()) for name in PRICES)
+
+
+def require_finite(arrays: dict[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` naming the first price or volume column with a non-finite value."""
+    for name in PRICES:
+        if not np.isfinite(arrays[name].sum()):
+            raise ValueError(f"candles hold non-finite {name} values; clean them first")
 
 
 def _boundaries(frame: pl.DataFrame) -> np.ndarray:
