@@ -5,7 +5,9 @@ returns one row per candle with the columns of :data:`INDICATOR_COLUMNS`. It nev
 per symbol: the long frame is sorted by ``(exchange, symbol, ts)`` once, its numpy columns are cut
 into symbol segments, and compiled kernels (numba, ``nogil``; :mod:`ml.indicators.jit`) loop over
 the segments of a block (:mod:`ml.indicators.blocks`), each writing its columns for whole segments
-straight into preallocated long arrays (:mod:`ml.indicators.layout`). Blocks run on a thread pool.
+straight into preallocated long arrays (:mod:`ml.indicators.layout`). Blocks run on a thread pool;
+each thread also packs the float columns' validity bits of its block (:mod:`ml.indicators.bitmaps`),
+and the arrays become the output frame's memory in one conversion at the end.
 
 Where TA-Lib has an indicator the values are TA-Lib's, bit for bit: RSI, ATR and Bollinger Bands
 are TA-Lib's own C functions called from the kernels (:mod:`ml.indicators.talib_c`); EMA, SMA,
@@ -38,13 +40,14 @@ import numpy as np
 import polars as pl
 
 from ml.indicators.asof import higher_rsi, nominal_ms, quote_rates
+from ml.indicators.bitmaps import pack_not_nan
 from ml.indicators.blocks import split_blocks
 from ml.indicators.derived import derived_kernel
 from ml.indicators.exhaustion import exhaustion_kernel
-from ml.indicators.layout import Buffers
+from ml.indicators.layout import Buffers, float_groups
 from ml.indicators.momentum import momentum_kernel
 from ml.indicators.params import IndicatorParams
-from ml.indicators.prepare import prepare_candles
+from ml.indicators.prepare import finite_rows, prepare_candles, require_finite
 from ml.indicators.schema import KEY_COLUMNS, indicator_columns, lookback_bars, warmup_bars
 from ml.indicators.structure import structure_kernel
 from ml.indicators.supertrend import supertrend_kernel
@@ -115,7 +118,7 @@ def compute_indicators(
         duplicate ``(exchange, symbol, ts)`` keys.
     """
     schema = indicator_columns(params)
-    frame, arrays, seg_starts = prepare_candles(candles)
+    frame, arrays, seg_starts = prepare_candles(candles, check_finite=False)
     if frame.height == 0:
         return pl.DataFrame(schema=schema)
     timeframe = str(frame.get_column("timeframe")[0])
@@ -124,8 +127,10 @@ def compute_indicators(
     keys = frame.select(list(KEY_COLUMNS))
     rates = quote_rates(keys, arrays["ts"], seg_starts, seg_stops, step, quote_to_usdt)
     higher = higher_rsi(keys, arrays["ts"], seg_starts, seg_stops, step, params, higher_timeframe_rsi)
-    run = _block_runner(arrays, seg_starts, seg_stops, params, step, higher, rates)
-    blocks = split_blocks(seg_starts, seg_stops)
+    out = Buffers.allocate(params, frame.height)
+    bits = out.float_bitmaps()
+    run = _block_runner(arrays, seg_starts, seg_stops, params, step, higher, rates, out, bits)
+    blocks = split_blocks(seg_starts, seg_stops, _threads())
     workers = min(len(blocks), _threads())
     logger.debug(
         "indicators: %d candles, %d symbols, %s, %d blocks on %d threads",
@@ -133,11 +138,15 @@ def compute_indicators(
     )
     if workers > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="indicators") as pool:
-            parts = list(pool.map(run, blocks))
+            finite = list(pool.map(run, blocks))
     else:
-        parts = [run(block) for block in blocks]
-    values = pl.concat(parts, how="vertical", rechunk=False)
-    return pl.concat([keys, values], how="horizontal").select(list(schema))
+        finite = [run(block) for block in blocks]
+    if not all(finite):
+        require_finite(arrays)
+    for block in blocks[1:]:  # the bitmap bytes that straddle two blocks
+        first = int(seg_starts[block.start])
+        pack_not_nan(out.floats, first // 8 * 8, min(first // 8 * 8 + 8, frame.height), bits)
+    return pl.concat([keys, out.to_frame(bits)], how="horizontal").select(list(schema))
 
 
 def _threads() -> int:
@@ -152,14 +161,19 @@ def _block_runner(
     step: int,
     higher: np.ndarray | None,
     rates: np.ndarray | None,
-) -> Callable[[slice], pl.DataFrame]:
+    out: Buffers,
+    bits: np.ndarray,
+) -> Callable[[slice], bool]:
     """The work of one block of segments: every kernel over the block's rows, in dependency
-    order, into buffers of the block's size, returned as a polars frame."""
+    order, into the block's rows of ``out``, then the validity bits of the whole bytes of
+    ``bits`` inside the block (while its rows are in cache; the caller packs the bytes that
+    straddle two blocks). Returns whether the block's prices and volumes are all finite."""
     p = params
     rsi_address, atr_address, bbands_address, adx_address = addresses()
     ints = np.asarray
     rsis = ints(p.rsi_periods, np.int64)
     chains, smas, trend_rows = _trend_layout(p)
+    work_rows = sum(len(names) for names in float_groups(p).values())
     anchor = resolve_anchor(p.vwap_anchor, step)
     offset, width = INLINE_ANCHORS.get(anchor, (0, 1))
     months = None if anchor in INLINE_ANCHORS else _month_ids(arrays["ts"])
@@ -167,17 +181,19 @@ def _block_runner(
     pairs = ints([(position[f], position[s], s) for f, s in p.ema_crosses], np.int64).reshape(-1, 3)
     divergence_row = p.rsi_periods.index(p.divergence_rsi)
 
-    def run(block: slice) -> pl.DataFrame:
-        first, last = int(starts[block.start]), int(stops[block.stop - 1])
-        s, e = starts[block] - first, stops[block] - first
-        o, h, lo, c, v, ts = (arrays[k][first:last] for k in ("open", "high", "low", "close", "volume", "ts"))
-        out = Buffers.allocate(p, last - first)
-        trend, momentum = out.group("trend"), out.group("momentum")
-        trend_kernel(adx_address, c, h, lo, s, e, chains, smas, trend_rows, p.adx_period, out.floats)
+    trend, momentum = out.group("trend"), out.group("momentum")
+    o, h, lo, c, v, ts = (arrays[k] for k in ("open", "high", "low", "close", "volume", "ts"))
+    anchor_ids = np.zeros(0, np.int64) if months is None else months
+    higher_rows = np.zeros(0) if higher is None else higher
+    rows = out.floats.shape[1]
+
+    def run(block: slice) -> bool:
+        s, e = starts[block], stops[block]
+        trend_kernel(adx_address, c, h, lo, s, e, chains, smas, trend_rows, p.adx_period, work_rows,
+                     trend)
         momentum_kernel(rsi_address, c, s, e, rsis, momentum)
         volatility_kernel(bbands_address, atr_address, c, h, lo, s, e, p.bb_period,
                           float(p.bb_stddev), p.atr_period, out.group("volatility"))
-        anchor_ids = np.zeros(0, np.int64) if months is None else months[first:last]
         volume_kernel(c, h, lo, v, ts, s, e, offset, width, anchor_ids, p.volume_sma_period,
                       out.group("volume"))
         exhaustion_kernel(c, s, e, p.td_lookback, p.td_max_count, out.ints[1], out.ints[2],
@@ -187,14 +203,17 @@ def _block_runner(
         supertrend_kernel(atr_address, h, lo, c, s, e, p.supertrend_period,
                           float(p.supertrend_multiplier), out.group("supertrend")[0], out.ints[0],
                           out.ints_valid[0])
-        higher_rows = np.zeros(0) if higher is None else higher[first:last]
         derived_kernel(o, h, lo, c, s, e, trend[position[p.trend_ema]], pairs, trend,
                        momentum[divergence_row], higher_rows, p.divergence_bars,
                        out.group("derived"), out.bools[4:], out.bools_valid[1:], out.ints[3:],
                        out.ints_valid[2:])
+        first, last = int(s[0]), int(e[-1])
         if rates is not None:
-            out.float_row("volume_usd")[:] *= rates[first:last]
-        return out.to_frame()
+            out.float_row("volume_usd")[first:last] *= rates[first:last]
+        begin, end = -(-first // 8) * 8, (last if last == rows else last // 8 * 8)
+        if begin < end:
+            pack_not_nan(out.floats, begin, end, bits)
+        return finite_rows(arrays, first, last)
 
     return run
 

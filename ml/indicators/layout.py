@@ -8,10 +8,13 @@ Every kernel writes whole symbol segments of full-length arrays (threads write d
 * Boolean columns as bool rows plus a bool validity row where they can be null.
 
 The conversion wraps the buffers without copying them: each row becomes an Arrow array over the
-numpy memory with a packed validity bitmap (for floats: not NaN), and polars takes the Arrow
-table as it is. Bool values are packed to bits (Arrow's layout). Writing the output once, where
-it will stay, matters: the output is ~50 columns of 8 bytes per candle, and every extra copy
-into fresh memory costs page faults and memory bandwidth comparable to the kernels themselves.
+numpy memory with a packed validity bitmap (for floats: not NaN, packed by the engine's threads
+as they go, :mod:`ml.indicators.bitmaps`), and polars takes the Arrow table as it is. Bool values
+are packed to bits (Arrow's layout). One conversion for the whole output: a frame per block
+cost ~1 ms of GIL-held Python per block (48 Arrow arrays, a polars import) and a concat. Writing
+the output once, where it will stay, matters: the output is ~50 columns of 8 bytes per candle,
+and every extra copy into fresh memory costs page faults and memory bandwidth comparable to the
+kernels themselves.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def float_groups(p: IndicatorParams) -> dict[str, list[str]]:
                       "fvg_bottom", "fvg_size_pct"],
         "supertrend": ["supertrend"],
         "derived": [f"diff_ema{p.trend_ema}_pct", "range_pct", "high_low_range_pct"],
-        SCRATCH: ["_ema_half", "_ema_full", "_macd_slow", "_macd_fast"],
+        SCRATCH: ["_ema_half", "_ema_full", "_macd_slow", "_macd_fast"],  # last: not in the buffers
     }
 
 
@@ -84,7 +87,7 @@ class Buffers:
 
     @staticmethod
     def shapes(params: IndicatorParams, rows: int) -> list[tuple[int, int]]:
-        floats = sum(len(names) for names in float_groups(params).values())
+        floats = sum(len(names) for group, names in float_groups(params).items() if group != SCRATCH)
         pairs = len(params.ema_crosses)
         return [(floats, rows), (len(INT_COLUMNS), rows), (4, rows), (4 + 2 * pairs, rows),
                 (1 + pairs, rows)]
@@ -103,14 +106,21 @@ class Buffers:
         return self.floats[self.row(column)]
 
     def row(self, column: str) -> int:
-        """Row of a float column (or scratch row) in :attr:`floats`."""
+        """Row of a float column in :attr:`floats` (scratch rows: past its last row, in the
+        trend kernel's working matrix)."""
         names = [n for group in float_groups(self.params).values() for n in group]
         return names.index(column)
 
-    def to_frame(self) -> pl.DataFrame:
-        """Every column as one polars frame (nulls, no NaN; no particular column order).
+    def float_bitmaps(self) -> np.ndarray:
+        """Uninitialised packed validity bitmaps of :attr:`floats`, one row per float row."""
+        rows, n = self.floats.shape
+        return np.empty((rows, (n + 7) // 8), dtype=np.uint8)
 
-        The buffers become the frame's memory (no copy): only the validity bitmaps are new.
+    def to_frame(self, float_bits: np.ndarray) -> pl.DataFrame:
+        """Every column as one polars frame (nulls, no NaN; no particular column order), with
+        ``float_bits`` (:meth:`float_bitmaps`, filled) the float rows' validity.
+
+        The buffers become the frame's memory (no copy): only the other bitmaps are new.
         """
         rows = self.floats.shape[1]
         names: list[str] = []
@@ -118,7 +128,6 @@ class Buffers:
         float_names = [
             n for group, names in float_groups(self.params).items() if group != SCRATCH for n in names
         ]
-        float_bits = np.packbits(~np.isnan(self.floats[: len(float_names)]), axis=1, bitorder="little")
         for row, name in enumerate(float_names):
             names.append(name)
             arrays.append(_arrow(pa.float64(), rows, self.floats[row], float_bits[row]))

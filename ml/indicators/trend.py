@@ -122,36 +122,50 @@ def _smas(x: np.ndarray, a: int, b: int, periods: np.ndarray, rows: np.ndarray,
 @kernel
 def trend_kernel(adx_address: int, c: np.ndarray, h: np.ndarray, lo: np.ndarray,
                  starts: np.ndarray, stops: np.ndarray, layout: np.ndarray, smas: np.ndarray,
-                 first: np.ndarray, adx_n: int, out: np.ndarray) -> None:
+                 first: np.ndarray, adx_n: int, rows: int, out: np.ndarray) -> None:
     """Every trend column of the segments ``starts[s]:stops[s]`` into the float rows ``out``.
 
-    ``layout`` rows are EMA chains (input row, output row, seed offset, period). Its first chains are the close's EMAs (the EMA columns,
-    EHMA's half and full inner EMAs, MACD's slow and fast ones); the last two are EHMA's outer EMA
-    and MACD's signal, whose inputs are the rows where the kernel writes ``2 * half - full`` and ``fast -
-    slow``. ``smas`` rows are (output row, period). ``first`` holds the rows of the EHMA, MACD
-    line, signal, histogram and ADX columns, then the first positions of EHMA and MACD, then the
-    rows of the four inner EMAs (half, full, slow, fast).
+    ``layout`` rows are EMA chains (input row, output row, seed offset, period). Its first chains
+    are the close's EMAs (the EMA columns, EHMA's half and full inner EMAs, MACD's slow and fast
+    ones); the last two are EHMA's outer EMA and MACD's signal, whose inputs are the rows where
+    the kernel writes ``2 * half - full`` and ``fast - slow``. ``smas`` rows are (output row,
+    period). ``first`` holds the rows of the EHMA, MACD line, signal, histogram and ADX columns,
+    then the first positions of EHMA and MACD, then the rows of the four inner EMAs (half, full,
+    slow, fast).
+
+    Row numbers refer to a working matrix of ``rows`` rows for one segment, whose first
+    ``out.shape[0]`` rows are copied to ``out`` (the rest, the inner EMAs, are scratch). Working
+    on one segment at a time keeps the chains in cache and the scratch rows out of the output
+    memory (which is fresh, so every row written there costs page faults).
     """
     closes = layout.shape[0] - 2
     meta = np.zeros(2, dtype=np.int32)
     ehma, line, signal, hist, adx = first[0], first[1], first[2], first[3], first[4]
     ehma_first, macd_first = first[5], first[6]
     half, full, slow, fast = first[7], first[8], first[9], first[10]
+    longest = 0
+    for seg in range(starts.shape[0]):
+        longest = max(longest, stops[seg] - starts[seg])
+    work = np.empty((rows, longest))
     for seg in range(starts.shape[0]):
         a, b = starts[seg], stops[seg]
-        _chains_close(c, a, b, layout[:closes], out)
-        _smas(c, a, b, smas[:, 1], smas[:, 0], out)
-        for i in range(a, b):
-            out[half, i] = 2.0 * out[half, i] - out[full, i]
-            out[line, i] = out[fast, i] - out[slow, i]
-        _chains(out, a, b, layout[closes:], out)
-        for i in range(a, b):
-            out[hist, i] = out[line, i] - out[signal, i]
-        out[ehma, a : min(a + ehma_first, b)] = np.nan
+        n = b - a
+        cs, hs, ls = c[a:b], h[a:b], lo[a:b]
+        _chains_close(cs, 0, n, layout[:closes], work)
+        _smas(cs, 0, n, smas[:, 1], smas[:, 0], work)
+        for i in range(n):
+            work[half, i] = 2.0 * work[half, i] - work[full, i]
+            work[line, i] = work[fast, i] - work[slow, i]
+        _chains(work, 0, n, layout[closes:], work)
+        for i in range(n):
+            work[hist, i] = work[line, i] - work[signal, i]
+        work[ehma, : min(ehma_first, n)] = np.nan
         for row in (line, signal, hist):
-            out[row, a : min(a + macd_first, b)] = np.nan
-        hlc_into(adx_address, h, lo, c, a, b, adx_n, 2 * adx_n - 1, out[adx], meta)
-        _null_before_first_move(h, lo, c, a, b, out[adx])
+            work[row, : min(macd_first, n)] = np.nan
+        hlc_into(adx_address, hs, ls, cs, 0, n, adx_n, 2 * adx_n - 1, work[adx], meta)
+        _null_before_first_move(hs, ls, cs, 0, n, work[adx])
+        for row in range(out.shape[0]):
+            out[row, a:b] = work[row, :n]
 
 
 @kernel
