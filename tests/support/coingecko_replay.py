@@ -29,13 +29,14 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.http_faults import Fault as BaseFault
 from tests.support.http_faults import RecordedRequest
+from tests.support.loopback import LoopbackHTTP
 
 API_PREFIX = "/api/v3"
 MARKETS_PATH = f"{API_PREFIX}/coins/markets"
@@ -157,8 +158,7 @@ class CoinGeckoReplay:
     _persistent: dict[str, Fault] = field(default_factory=dict)
     _pages: _Pages | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _http: LoopbackHTTP | None = None
 
     def __post_init__(self) -> None:
         manifest = json.loads((self.coingecko_dir / "manifest.json").read_text())
@@ -175,25 +175,18 @@ class CoinGeckoReplay:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> CoinGeckoReplay:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._http = LoopbackHTTP(_make_handler(self))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        assert self._http is not None
+        self._http.close()
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/api/v3``: the API root to give a client."""
-        assert self._server is not None, "enter the context manager first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PREFIX}"
+        assert self._http is not None, "enter the context manager first"
+        return f"{self._http.url}{API_PREFIX}"
 
     # -- configuration ------------------------------------------------------------------------
     def inject(self, path: str, *faults: Fault) -> None:

@@ -30,12 +30,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tests.support.http_faults import Fault, RecordedRequest
+from tests.support.loopback import LoopbackHTTP
 
 _JSON = "application/json"
 TOKEN_PAIRS_PREFIX = "/token-pairs/v1/"
@@ -93,8 +94,7 @@ class DexScreenerReplay:
     _faults: deque[tuple[str | None, Fault]] = field(default_factory=deque)
     _persistent: dict[str | None, Fault] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _http: LoopbackHTTP | None = None
 
     def __post_init__(self) -> None:
         for entry in json.loads((self.dexscreener_dir / "manifest.json").read_text()):
@@ -110,25 +110,18 @@ class DexScreenerReplay:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> DexScreenerReplay:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._http = LoopbackHTTP(_make_handler(self))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        assert self._http is not None
+        self._http.close()
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``: the API root to give a client."""
-        assert self._server is not None, "enter the context manager first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._http is not None, "enter the context manager first"
+        return self._http.url
 
     # -- configuration ------------------------------------------------------------------------
     def inject(self, *faults: Fault, path: str | None = None) -> None:

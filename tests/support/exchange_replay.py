@@ -40,12 +40,13 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.support.fixtures import shared_fixtures_dir
+from tests.support.loopback import LoopbackHTTP
 
 SELECTING_KEYS = ("symbol", "instId", "category", "productType", "instType")
 #: Market ids (per exchange host) answered from the freqtrade candles.
@@ -433,8 +434,7 @@ class ExchangeReplay:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Injected] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackHTTP | None = None
 
     # lifecycle
     def __enter__(self) -> ExchangeReplay:
@@ -447,26 +447,17 @@ class ExchangeReplay:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._http = LoopbackHTTP(Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._http is not None:
+            self._http.close()
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "use ExchangeReplay as a context manager"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._http is not None, "use ExchangeReplay as a context manager"
+        return self._http.url
 
     def hosts(self) -> set[str]:
         return {r.host for r in self._routes} | set(KLINE_SYMBOLS)

@@ -32,10 +32,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.loopback import LoopbackHTTP
 
 TEXT_LIMIT = 4096
 
@@ -294,25 +296,20 @@ class TelegramStandIn:
     _sends: dict[str, deque[float]] = field(default_factory=dict)
     _all_sends: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
+    _http: LoopbackHTTP | None = None
 
     def __enter__(self) -> TelegramStandIn:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self._http = LoopbackHTTP(_make_handler(self))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        assert self._http is not None
+        self._http.close()
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "enter the context manager first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._http is not None, "enter the context manager first"
+        return self._http.url
 
     # -- configuration ---------------------------------------------------------------------------
     def recorded(self, *parts: str) -> Any:
