@@ -110,6 +110,10 @@ class DexScreenerSource(Protocol):
         """The most liquid pair with the token as base, ``None`` when not listed."""
         ...
 
+    def now(self) -> datetime:
+        """The source's clock (aware UTC): what ``fetched_at`` of its snapshots is measured on."""
+        ...
+
 
 def same_address(a: str, b: str) -> bool:
     """Whether two addresses are equal: EVM ``0x`` addresses ignore case, others do not."""

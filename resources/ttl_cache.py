@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +338,7 @@ class CachedDexScreener:
         """Make sure each token's cached price is at most ``fresh_within_s`` old: fetch (together,
         with ``tokens()``) those whose entry is older or absent, and store them. A token remembered
         as not listed is left as it is until that entry expires."""
-        now = self.client.now() if hasattr(self.client, "now") else datetime.now(UTC)
+        now = self.client.now()
         wanted = list(dict.fromkeys(addresses))
         stale = []
         for address in wanted:

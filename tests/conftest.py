@@ -13,6 +13,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from resources.warehouse.engine import make_engine
 from resources.warehouse.store import Warehouse
+from tests.support.fixtures import skip_unless_ci
 from tests.support.postgres import PostgresUnavailableError, throwaway_postgres
 
 
@@ -28,9 +29,7 @@ def postgres_server() -> Iterator[str]:
         with throwaway_postgres() as url:
             yield url
     except PostgresUnavailableError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        skip_unless_ci(str(error))
 
 
 _database_counter = 0

@@ -64,6 +64,9 @@ class CountingTwin:
         self.calls.append(("best_pair", (address,)))
         return self.sim.best_pair(chain, address)
 
+    def now(self) -> datetime:
+        return self.sim.now()
+
 
 @pytest.fixture
 def clock() -> FakeClock:

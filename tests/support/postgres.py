@@ -24,13 +24,22 @@ class PostgresUnavailableError(RuntimeError):
     """The PostgreSQL binaries are not installed on this machine."""
 
 
-def _free_port() -> int:
+def require_binaries() -> None:
+    """Raise :class:`PostgresUnavailableError` (saying how to install them) without the binaries."""
+    if not (PG_BIN / "pg_ctl").exists():
+        raise PostgresUnavailableError(
+            f"PostgreSQL binaries not found in {PG_BIN}: apt-get install postgresql-15 "
+            "(or set SIGNALWORKS_PG_BIN)"
+        )
+
+
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _as_server_user(args: list[str]) -> list[str]:
+def as_server_user(args: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *args]
     return args
@@ -39,11 +48,7 @@ def _as_server_user(args: list[str]) -> list[str]:
 @contextlib.contextmanager
 def throwaway_postgres(database: str = "signalworks") -> Iterator[str]:
     """Start a server, create ``database``, yield its SQLAlchemy URL (``postgresql+psycopg``)."""
-    if not (PG_BIN / "pg_ctl").exists():
-        raise PostgresUnavailableError(
-            f"PostgreSQL binaries not found in {PG_BIN}: apt-get install postgresql-15 "
-            "(or set SIGNALWORKS_PG_BIN)"
-        )
+    require_binaries()
     root = Path(tempfile.mkdtemp(prefix="signalworks-pg-"))
     data = root / "data"
     sockets = root / "sockets"
@@ -54,11 +59,11 @@ def throwaway_postgres(database: str = "signalworks") -> Iterator[str]:
         shutil.chown(data, "postgres", "postgres")
         shutil.chown(sockets, "postgres", "postgres")
         root.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     try:
         subprocess.run(
-            _as_server_user([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+            as_server_user([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
                              "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"]),
             check=True, capture_output=True, text=True,
         )
@@ -68,8 +73,8 @@ def throwaway_postgres(database: str = "signalworks") -> Iterator[str]:
             "-c max_connections=100 -c shared_buffers=256MB -c max_wal_size=4GB"
         )
         subprocess.run(
-            _as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options,
-                             "-l", str(root / "pg.log"), "-w", "-t", "60", "start"]),
+            as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options,
+                             "-l", str(log), "-w", "-t", "60", "start"]),
             check=True, capture_output=True, text=True,
         )
         import psycopg
@@ -92,7 +97,7 @@ def throwaway_postgres(database: str = "signalworks") -> Iterator[str]:
         ) from error
     finally:
         subprocess.run(
-            _as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
             capture_output=True, text=True,
         )
         shutil.rmtree(root, ignore_errors=True)

@@ -12,43 +12,26 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.postgres import PG_BIN, PostgresUnavailableError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_server_user(args: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *args]
-    return args
+from tests.support.postgres import PG_BIN, as_server_user, free_port, require_binaries
 
 
 class ControlledPostgres:
     """One server in a private directory; :meth:`stop` and :meth:`start` keep data and port."""
 
     def __init__(self, database: str = "signalworks") -> None:
-        if not (PG_BIN / "pg_ctl").exists():
-            raise PostgresUnavailableError(
-                f"PostgreSQL binaries not found in {PG_BIN}: apt-get install postgresql-15 "
-                "(or set SIGNALWORKS_PG_BIN)"
-            )
+        require_binaries()
         self.database = database
         self.root = Path(tempfile.mkdtemp(prefix="signalworks-pgctl-"))
         self.data = self.root / "data"
         self.sockets = self.root / "sockets"
         self.log = self.root / "pg.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.running = False
         self.data.mkdir()
         self.sockets.mkdir()
@@ -66,7 +49,7 @@ class ControlledPostgres:
 
     def _run(self, args: list[str]) -> None:
         try:
-            subprocess.run(_as_server_user(args), check=True, capture_output=True, text=True)
+            subprocess.run(as_server_user(args), check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError as error:
             raise RuntimeError(f"{args[0]} failed: {error.stderr or error.stdout} (log: {self.log})") from error
 

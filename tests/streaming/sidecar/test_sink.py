@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from streaming.sink import WarehouseSink
 from streaming.spool import Spool
 from streaming.supervisor import BackoffPolicy
 from tests.streaming.sidecar.builders import make_event, wait_for
+from tests.support.fixtures import skip_unless_ci
 from tests.support.postgres import PostgresUnavailableError
 from tests.support.postgres_control import ControlledPostgres, controlled_postgres
 
@@ -92,9 +92,7 @@ def pg_server() -> Iterator[ControlledPostgres]:
         with controlled_postgres() as server:
             yield server
     except PostgresUnavailableError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        skip_unless_ci(str(error))
 
 
 _databases = iter(range(1, 1_000))
