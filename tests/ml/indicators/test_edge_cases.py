@@ -164,3 +164,16 @@ def test_each_symbol_alone_equals_it_among_many_blocks() -> None:
     for name in names[::7]:
         alone = compute_indicators(candles.filter(pl.col("symbol") == name))
         assert together.filter(pl.col("symbol") == name).equals(alone)
+
+
+def test_output_memory_is_not_reused_while_a_column_is_alive() -> None:
+    """The output lives in memory from Arrow's pool, which hands freed pages to the next
+    computation: a column kept from an earlier result (its frame dropped) must keep its values
+    through later computations that reuse the pool."""
+    first = compute_indicators(make_candles(3000, symbols=("A/USDT", "B/USDT"), seed=3))
+    kept = first.get_column("ema_21")
+    expected = kept.to_numpy().copy()
+    del first
+    for seed in (4, 5, 6):
+        compute_indicators(make_candles(3000, symbols=("A/USDT", "B/USDT"), seed=seed))
+    assert np.array_equal(kept.to_numpy(), expected, equal_nan=True)
