@@ -27,24 +27,32 @@ from ml.indicators.volatility import ratio
 def percent_columns(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
                     trend: np.ndarray, a: int, b: int, out: np.ndarray) -> None:
     """Rows of ``out``: ``diff_ema{n}_pct``, ``range_pct``, ``high_low_range_pct``."""
-    for i in range(a, b):
-        out[0, i] = ratio(c[i] - trend[i], trend[i]) * 100.0
-        out[1, i] = ratio(c[i] - o[i], o[i]) * 100.0
-        out[2, i] = ratio(h[i] - lo[i], lo[i]) * 100.0
+    # zero-based views: indices the compiler can prove in range, so the loops vectorise
+    opens, highs, lows, closes, ema = o[a:b], h[a:b], lo[a:b], c[a:b], trend[a:b]
+    diff, body, span = out[0, a:b], out[1, a:b], out[2, a:b]
+    for j in range(b - a):
+        diff[j] = ratio(closes[j] - ema[j], ema[j]) * 100.0
+        body[j] = ratio(closes[j] - opens[j], opens[j]) * 100.0
+        span[j] = ratio(highs[j] - lows[j], lows[j]) * 100.0
 
 
 @kernel
 def crosses(fast: np.ndarray, slow: np.ndarray, a: int, b: int, warmup: int, up: np.ndarray,
             down: np.ndarray, valid: np.ndarray) -> None:
     """EMA crossovers (bool), null (``valid`` False) for the first ``warmup`` rows."""
-    for i in range(a, b):
-        if i - a < warmup:
-            up[i] = down[i] = valid[i] = False
-            continue
-        # bool > bool: "now and not before", without a branch
-        up[i] = (fast[i] > slow[i]) > (fast[i - 1] > slow[i - 1])
-        down[i] = (fast[i] < slow[i]) > (fast[i - 1] < slow[i - 1])
-        valid[i] = True
+    w = min(a + warmup, b)
+    up[a:w] = down[a:w] = valid[a:w] = False
+    m = b - w
+    if m <= 0:
+        return
+    fast_now, slow_now = fast[w:b], slow[w:b]
+    fast_then, slow_then = fast[w - 1 : b - 1], slow[w - 1 : b - 1]
+    ups, downs, valids = up[w:b], down[w:b], valid[w:b]
+    for j in range(m):
+        # "now and not before", without a branch
+        ups[j] = (fast_now[j] > slow_now[j]) & ~(fast_then[j] > slow_then[j])
+        downs[j] = (fast_now[j] < slow_now[j]) & ~(fast_then[j] < slow_then[j])
+        valids[j] = True
 
 
 @kernel
@@ -52,15 +60,19 @@ def divergence(close: np.ndarray, momentum: np.ndarray, a: int, b: int, bars: in
                out: np.ndarray, valid: np.ndarray) -> None:
     """+1 / -1 / 0 divergence of ``close`` and ``momentum`` over ``bars`` rows (int64); null
     (``valid`` False) where either momentum value is NaN or there is no row ``bars`` back."""
-    for i in range(a, b):
-        out[i] = 0
-        valid[i] = False
-        if i - a < bars:
-            continue
-        m1, m0 = momentum[i], momentum[i - bars]
-        c1, c0 = close[i], close[i - bars]
-        out[i] = np.int64((c1 < c0) & (m1 > m0)) - np.int64((c1 > c0) & (m1 < m0))
-        valid[i] = (m1 == m1) & (m0 == m0)
+    w = min(a + bars, b)
+    out[a:w] = 0
+    valid[a:w] = False
+    m = b - w
+    if m <= 0:
+        return
+    c1s, c0s = close[w:b], close[a : a + m]
+    m1s, m0s = momentum[w:b], momentum[a : a + m]
+    signs, valids = out[w:b], valid[w:b]
+    for j in range(m):
+        m1, m0, c1, c0 = m1s[j], m0s[j], c1s[j], c0s[j]
+        signs[j] = np.int64((c1 < c0) & (m1 > m0)) - np.int64((c1 > c0) & (m1 < m0))
+        valids[j] = (m1 == m1) & (m0 == m0)
 
 
 @kernel
