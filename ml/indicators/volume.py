@@ -60,23 +60,41 @@ def volume_kernel(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray, t
 
     The VWAP period of a row is ``(ts + anchor_offset) // anchor_width``, or ``anchor_ids`` when
     that array is not empty (calendar months).
+
+    Per segment: OBV, then the other running totals (the VWAP sums, the SMA's window total and
+    count of positive volumes) in one sequential pass, the divisions afterwards in straight
+    loops the compiler vectorises.
     """
     obv, vwap, relative, quote = out[0], out[1], out[2], out[3]
     inline = anchor_ids.shape[0] == 0
+    longest = 0
+    for seg in range(starts.shape[0]):
+        longest = max(longest, stops[seg] - starts[seg])
+    volume_sums = np.empty(longest)
+    positives = np.empty(longest, dtype=np.int64)
     for seg in range(starts.shape[0]):
         a, b = starts[seg], stops[seg]
-        running = v[a]
+        n = b - a
+        closes, highs, lows, volumes = c[a:b], h[a:b], lo[a:b], v[a:b]
+        obvs, vwaps, ratios, quotes = obv[a:b], vwap[a:b], relative[a:b], quote[a:b]
+        for j in range(n):
+            vwaps[j] = (highs[j] + lows[j] + closes[j]) / 3.0 * volumes[j]  # price x volume
+            quotes[j] = volumes[j] * closes[j]
+        running = volumes[0]
+        obvs[0] = running
+        for j in range(1, n):
+            # TA-Lib's "+volume if up, -volume if down, else unchanged", without a coin-toss branch
+            sign = np.float64(closes[j] > closes[j - 1]) - np.float64(closes[j] < closes[j - 1])
+            moved = running + sign * volumes[j]
+            running = moved if sign != 0.0 else running
+            obvs[j] = running
         sum_pv = sum_v = 0.0
         period = -1
         period_end = ts[a]  # open times from here on start a new period (inline anchors)
         total = 0.0
         positive = 0
-        for i in range(a, b):
-            if i > a:
-                up, down = c[i] > c[i - 1], c[i] < c[i - 1]
-                running = running + v[i] if up else (running - v[i] if down else running)
-            obv[i] = running
-            pv = (h[i] + lo[i] + c[i]) / 3.0 * v[i]
+        for j in range(n):
+            i = a + j
             if inline:
                 fresh = ts[i] >= period_end
                 if fresh:  # one integer division per period, not per row
@@ -85,20 +103,22 @@ def volume_kernel(c: np.ndarray, h: np.ndarray, lo: np.ndarray, v: np.ndarray, t
             else:
                 fresh = anchor_ids[i] != period
                 period = anchor_ids[i]
-            if i == a or fresh:
-                sum_pv, sum_v = pv, v[i]
+            if j == 0 or fresh:
+                sum_pv, sum_v = vwaps[j], volumes[j]
             else:
-                sum_pv += pv
-                sum_v += v[i]
-            vwap[i] = ratio(sum_pv, sum_v)
-            quote[i] = v[i] * c[i]
+                sum_pv += vwaps[j]
+                sum_v += volumes[j]
+            vwaps[j], volume_sums[j] = sum_pv, sum_v
             # TA-Lib's SMA: add the new volume, read, subtract the oldest
-            total += v[i]
-            positive += v[i] > 0
-            if i - a < sma_n - 1:
-                relative[i] = np.nan
-                continue
-            mean = total / sma_n
-            total -= v[i - sma_n + 1]
-            relative[i] = ratio(v[i], mean) if positive > 0 else np.nan
-            positive -= v[i - sma_n + 1] > 0
+            total += volumes[j]
+            positive += volumes[j] > 0
+            ratios[j], positives[j] = total, positive
+            if j >= sma_n - 1:
+                total -= volumes[j - sma_n + 1]
+                positive -= volumes[j - sma_n + 1] > 0
+        for j in range(n):
+            vwaps[j] = ratio(vwaps[j], volume_sums[j])
+        ratios[: min(sma_n - 1, n)] = np.nan
+        for j in range(sma_n - 1, n):
+            window = ratios[j]
+            ratios[j] = ratio(volumes[j], window / sma_n) if positives[j] > 0 else np.nan
