@@ -22,13 +22,16 @@ def exhaustion_kernel(c: np.ndarray, starts: np.ndarray, stops: np.ndarray, look
     first ``lookback`` rows of each segment (null)."""
     for seg in range(starts.shape[0]):
         a, b = starts[seg], stops[seg]
+        head = min(a + lookback, b)
+        up[a:head] = down[a:head] = 0
+        valid[a:head] = False
+        m = b - head
+        now, then = c[head:b], c[a : a + m]
+        ups, downs, valids = up[head:b], down[head:b], valid[head:b]
         rising = falling = 0
-        for i in range(a, b):
-            if i - a < lookback:
-                up[i] = down[i] = 0
-                valid[i] = False
-                continue
-            rising = min(rising + 1, cap) if c[i] > c[i - lookback] else 0
-            falling = min(falling + 1, cap) if c[i] < c[i - lookback] else 0
-            up[i], down[i] = rising, falling
-            valid[i] = True
+        for j in range(m):
+            # selects, not branches: on a random walk each comparison is a coin toss
+            rising = min(rising + 1, cap) if now[j] > then[j] else 0
+            falling = min(falling + 1, cap) if now[j] < then[j] else 0
+            ups[j], downs[j] = rising, falling
+            valids[j] = True

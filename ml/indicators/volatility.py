@@ -44,7 +44,9 @@ def volatility_kernel(bbands: int, atr: int, c: np.ndarray, h: np.ndarray, lo: n
         a, b = starts[seg], stops[seg]
         bbands_into(bbands, c, a, b, period, k, upper, middle, lower, meta)
         atr_into(atr, h, lo, c, a, b, atr_n, out[5], meta)
-        for i in range(a, b):
-            spread = upper[i] - lower[i]
-            width[i] = ratio(spread, middle[i])
-            position[i] = ratio(c[i] - lower[i], spread)
+        closes, uppers, middles, lowers = c[a:b], upper[a:b], middle[a:b], lower[a:b]
+        widths, positions = width[a:b], position[a:b]
+        for j in range(b - a):
+            spread = uppers[j] - lowers[j]
+            widths[j] = ratio(spread, middles[j])
+            positions[j] = ratio(closes[j] - lowers[j], spread)
