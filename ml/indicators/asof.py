@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
+from ml.indicators.jit import kernel
 from ml.indicators.params import IndicatorParams
 from ml.marketdata.frames import TS
 from ml.marketdata.timeframes import DAY_MS, timeframe_ms
@@ -38,9 +39,12 @@ def _quote(symbol: str) -> str | None:
 def _close_times(frame: pl.DataFrame, default_step: int) -> pl.Expr:
     """Close time (epoch ms) of each row of a rate / higher-timeframe frame."""
     open_ms = pl.col("ts").cast(TS).dt.epoch("ms")
-    if "timeframe" not in frame.columns:
+    if "timeframe" not in frame.columns or frame.height == 0:
         return open_ms + default_step
-    steps = {tf: nominal_ms(tf) for tf in frame.get_column("timeframe").unique().to_list()}
+    timeframes = frame.get_column("timeframe")
+    if not frame.select((pl.col("timeframe") != pl.col("timeframe").first()).any()).item():
+        return open_ms + nominal_ms(str(timeframes[0]))  # one timeframe (the usual case)
+    steps = {tf: nominal_ms(tf) for tf in timeframes.unique().to_list()}
     return open_ms + pl.col("timeframe").replace_strict(steps, return_dtype=pl.Int64)
 
 
@@ -97,7 +101,12 @@ def higher_rsi(
     params: IndicatorParams,
     higher: pl.DataFrame | None,
 ) -> np.ndarray | None:
-    """The higher timeframe's RSI as of each candle's close (NaN where none); None without data."""
+    """The higher timeframe's RSI as of each candle's close (NaN where none); None without data.
+
+    The higher rows are matched to the candles' ``(exchange, symbol)`` segments by one join
+    against the segment keys, sorted by (segment, close time) on integers, and looked up by a
+    compiled merge walk per segment (candle open times rise within a segment).
+    """
     if higher is None:
         return None
     rsi_name = f"rsi_{params.divergence_rsi}"
@@ -107,34 +116,41 @@ def higher_rsi(
     out = np.full(ts.shape[0], np.nan)
     if higher.height == 0:
         return out
-    table = higher.select(
-        "exchange",
-        "symbol",
-        _close_times(higher, step).alias("close_ms"),
-        pl.col(rsi_name).cast(pl.Float64),
-    ).sort("exchange", "symbol", "close_ms")
-    firsts = table.select(
-        ((pl.col("symbol") != pl.col("symbol").shift(1)) | (pl.col("exchange") != pl.col("exchange").shift(1)))
-        .fill_null(True)
-        .arg_true()
-    ).to_series().to_list()
-    ranges = {
-        (exchange, symbol): (a, b)
-        for exchange, symbol, a, b in zip(
-            table.get_column("exchange").gather(firsts).to_list(),
-            table.get_column("symbol").gather(firsts).to_list(),
-            firsts,
-            [*firsts[1:], table.height],
-            strict=True,
+    segments = (
+        keys.select("exchange", "symbol").gather(starts)
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_segment"))
+    )
+    table = (
+        higher.select(
+            pl.col("exchange").cast(pl.String),
+            pl.col("symbol").cast(pl.String),
+            _close_times(higher, step).alias("close_ms"),
+            pl.col(rsi_name).cast(pl.Float64),
         )
-    }
-    close_ms = table.get_column("close_ms").to_numpy()
-    rsi = table.get_column(rsi_name).to_numpy()
-    exchanges = keys.get_column("exchange").gather(starts).to_list()
-    symbols = keys.get_column("symbol").gather(starts).to_list()
-    for a, b, exchange, symbol in zip(starts.tolist(), stops.tolist(), exchanges, symbols, strict=True):
-        span = ranges.get((exchange, symbol))
-        if span is not None:
-            lo, hi = span
-            out[a:b] = _asof(ts[a:b] + step, (close_ms[lo:hi], rsi[lo:hi]))
+        .join(segments, on=["exchange", "symbol"], how="inner")
+        .select("_segment", "close_ms", rsi_name)
+        .sort("_segment", "close_ms", maintain_order=True)
+    )
+    segment = table.get_column("_segment").to_numpy()
+    bounds = np.searchsorted(segment, np.arange(starts.shape[0] + 1)).astype(np.int64)
+    close_ms = table.get_column("close_ms").to_numpy().astype(np.int64, copy=False)
+    rsi = table.get_column(rsi_name).to_numpy().astype(np.float64, copy=False)
+    _asof_segments(ts, starts, stops, step, bounds, close_ms, rsi, out)
     return out
+
+
+@kernel
+def _asof_segments(ts: np.ndarray, starts: np.ndarray, stops: np.ndarray, step: int,
+                   bounds: np.ndarray, close_ms: np.ndarray, values: np.ndarray,
+                   out: np.ndarray) -> None:
+    """``out[i]``: the value of the latest row of segment ``s`` (rows ``bounds[s]:bounds[s+1]``,
+    ``close_ms`` ascending) closed at or before ``ts[i] + step``; left as is where none."""
+    for s in range(starts.shape[0]):
+        first, last = bounds[s], bounds[s + 1]
+        p = first
+        for i in range(starts[s], stops[s]):
+            close = ts[i] + step
+            while p < last and close_ms[p] <= close:
+                p += 1
+            if p > first:
+                out[i] = values[p - 1]

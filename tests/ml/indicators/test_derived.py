@@ -90,6 +90,32 @@ def test_higher_timeframe_divergence_uses_only_closed_candles(candles: pl.DataFr
     assert compute_indicators(candles)["rsi_divergence_htf"].is_null().all()
 
 
+def test_higher_timeframe_rows_match_by_exchange_and_symbol_in_any_order(candles: pl.DataFrame) -> None:
+    """Higher-timeframe rows in any order, for symbols the candles lack and lacking some the
+    candles have, with the same symbol on two exchanges: each candle sees its own series only."""
+    keys = ["exchange", "symbol", "timeframe", "ts", "rsi_14"]
+    higher = compute_indicators(aggregate(candles, "4h")).select(keys)
+    other = candles.with_columns(pl.lit("other").alias("exchange"))
+    higher_other = higher.with_columns(pl.lit("other").alias("exchange"), (100 - pl.col("rsi_14")).alias("rsi_14"))
+    dropped = candles.get_column("symbol").unique().sort()[0]
+    stranger = higher.filter(pl.col("symbol") == dropped).with_columns(pl.lit("XRP/USDT").alias("symbol"))
+    given = pl.concat([higher, higher_other.filter(pl.col("symbol") != dropped), stranger]).sample(
+        fraction=1.0, shuffle=True, seed=7
+    )
+    out = compute_indicators(pl.concat([candles, other]), higher_timeframe_rsi=given)
+
+    def htf(frame: pl.DataFrame) -> list[int | None]:
+        return frame.sort("symbol", "ts")["rsi_divergence_htf"].to_list()
+
+    own = compute_indicators(candles, higher_timeframe_rsi=higher)
+    assert htf(out.filter(pl.col("exchange") == "sim")) == htf(own)
+    theirs = compute_indicators(other.filter(pl.col("symbol") != dropped), higher_timeframe_rsi=higher_other)
+    mine = out.filter(pl.col("exchange") == "other")
+    assert htf(mine.filter(pl.col("symbol") != dropped)) == htf(theirs)
+    assert htf(mine.filter(pl.col("symbol") != dropped)) != htf(own.filter(pl.col("symbol") != dropped))
+    assert mine.filter(pl.col("symbol") == dropped)["rsi_divergence_htf"].is_null().all()
+
+
 def test_higher_timeframe_frame_must_carry_the_rsi(candles: pl.DataFrame) -> None:
     with pytest.raises(ValueError, match="rsi_14"):
         compute_indicators(candles, higher_timeframe_rsi=candles.select("exchange", "symbol", "timeframe", "ts"))
