@@ -21,6 +21,10 @@ next partition) writes into warm memory instead of faulting in ~400 MB of fresh 
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,7 +165,41 @@ def arrow_empty(shape: tuple[int, int], dtype: type[np.generic]) -> np.ndarray:
     """
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     buffer = pa.allocate_buffer(max(size, 1))
+    if size >= _HUGE_PAGE_MIN:
+        _advise_huge_pages(buffer.address, size)
     return np.frombuffer(buffer, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+
+
+#: Buffers from this size on are advised to use transparent huge pages (as numpy does).
+_HUGE_PAGE_MIN = 4 << 20
+_MADV_HUGEPAGE = 14
+_PAGE = 4096
+
+
+def _advise_huge_pages(address: int, size: int) -> None:
+    """Ask Linux to back ``[address, address + size)`` with transparent huge pages where that
+    memory is still unbacked (a first computation, or a pool that returned its pages): one 2 MB
+    fault instead of 512 4 kB ones. A no-op elsewhere and where THP is disabled."""
+    madvise = _madvise()
+    if madvise is None:
+        return
+    start = -(-address // _PAGE) * _PAGE
+    stop = (address + size) // _PAGE * _PAGE
+    if stop > start:
+        madvise(ctypes.c_void_p(start), ctypes.c_size_t(stop - start), _MADV_HUGEPAGE)
+
+
+@functools.cache
+def _madvise() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):  # pragma: no cover - a libc without madvise
+        return None
+    function.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
 
 
 def _arrow(dtype: pa.DataType, rows: int, values: np.ndarray, bitmap: np.ndarray | None) -> pa.Array:
