@@ -141,15 +141,31 @@ def arrow_to_polars(table: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
 PARTITION_LOCK = 7_236_112  # advisory-lock id taken while creating partitions
 
 
-def ensure_month_partitions(cursor: Any, table: str, first: datetime, last: datetime) -> None:
-    """Create the monthly range partitions of ``table`` covering ``[first, last]`` if missing."""
-    cursor.execute(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK})")
-    for month in month_starts(first, last + timedelta(milliseconds=1)):
-        following = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
-        cursor.execute(
-            f'CREATE TABLE IF NOT EXISTS "{table}_{month:%Y_%m}" PARTITION OF "{table}" '
-            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"
-        )
+def ensure_month_partitions(engine: Engine, table: str, first: datetime, last: datetime) -> None:
+    """Create the monthly range partitions of ``table`` covering ``[first, last]`` if missing.
+
+    Runs in its own short transaction, committed before the caller's write begins. Creating a
+    partition takes an ACCESS EXCLUSIVE lock on the parent table; taken inside a write
+    transaction that had already read the parent, two writers deadlocked (each held what the
+    other waited for). The usual case, every month present, is one catalogue query and no lock.
+    """
+    months = month_starts(first, last + timedelta(milliseconds=1))
+    names = {f"{table}_{month:%Y_%m}": month for month in months}
+    with adbc_connection(engine) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM unnest($1::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NULL",
+                       [list(names)])
+        missing = [row[0] for row in cursor.fetchall()]
+        if not missing:
+            return
+        cursor.execute(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK})")
+        for name in sorted(missing):
+            month = names[name]
+            following = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=UTC)
+            cursor.execute(
+                f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" '
+                f"FOR VALUES FROM ('{month.isoformat()}') TO ('{following.isoformat()}')"
+            )
+        connection.commit()
 
 
 def month_starts(start: datetime, end: datetime) -> list[datetime]:

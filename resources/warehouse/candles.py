@@ -130,9 +130,15 @@ def _probe(session: BarSession, bars: pl.DataFrame, slice_ids: list[int], where:
 
 
 @contextlib.contextmanager
-def bar_session(engine: Engine) -> Iterator[BarSession]:
-    """A :class:`BarSession` in a write transaction, committed when the block exits cleanly."""
+def bar_session(engine: Engine, span: tuple[datetime, datetime] | None = None) -> Iterator[BarSession]:
+    """A :class:`BarSession` in a write transaction, committed when the block exits cleanly.
+
+    ``span``: the first and last open time the session will insert; on PostgreSQL their monthly
+    partitions are created first, in a transaction of their own (never inside the write).
+    """
     if bulk.is_postgres(engine):
+        if span is not None:
+            bulk.ensure_month_partitions(engine, "candle_bars", *span)
         with bulk.adbc_connection(engine) as connection, connection.cursor() as cursor:
             yield PostgresBars(cursor)
             connection.commit()
@@ -181,9 +187,7 @@ class PostgresBars:
                             [list(ids), start, end])
 
     def insert_bars(self, bars: pl.DataFrame) -> None:
-        ts = bars.get_column("ts")
-        bulk.ensure_month_partitions(self.cursor, "candle_bars", ts.min(), ts.max())
-        bulk.ingest(self.cursor, "candle_bars", bars)
+        bulk.ingest(self.cursor, "candle_bars", bars)  # partitions: bar_session's span
 
 
 class SqliteBars:

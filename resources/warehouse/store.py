@@ -32,6 +32,7 @@ _LATEST_SQL = ("SELECT MAX((SELECT MAX(b.ts) FROM candle_bars b WHERE b.series_i
 _FIRSTS_SQL = ("SELECT s.symbol, (SELECT MIN(b.ts) FROM candle_bars b WHERE b.series_id = s.series_id) "
                "FROM candle_series s WHERE s.exchange = :e AND s.timeframe = :tf")
 
+_SERIES_SCHEMA: dict[str, pl.DataType] = {"series_id": pl.Int32(), "exchange": pl.String(), "symbol": pl.String()}
 MARKETS_SCHEMA: dict[str, pl.DataType] = {
     "exchange": pl.String(),
     "symbol": pl.String(),
@@ -158,10 +159,10 @@ class Warehouse:
 
     def _replace_postgres(self, table: str, frame: pl.DataFrame, where: Slice) -> int:
         clause, params = where.where(postgres=True)
+        if table in PARTITIONED_TABLES and frame.height:
+            bulk.ensure_month_partitions(self.engine, table, frame.get_column("ts").min(),
+                                         frame.get_column("ts").max())
         with bulk.adbc_connection(self.engine) as connection, connection.cursor() as cursor:
-            if table in PARTITIONED_TABLES and frame.height:
-                bulk.ensure_month_partitions(cursor, table, frame.get_column("ts").min(),
-                                             frame.get_column("ts").max())
             sql, values = _to_positional(f'DELETE FROM "{table}" WHERE {clause}', params)
             cursor.execute(sql, values)
             if frame.height:
@@ -203,18 +204,38 @@ class Warehouse:
         listed = tuple(sorted(set(symbols)))
         self._check_inside(frame, Slice({"exchange": exchange, "timeframe": timeframe}, {"symbol": listed},
                                         "ts", start, end))
-        with candles.bar_session(self.engine) as session:
+        span = (frame.get_column("ts").min(), frame.get_column("ts").max()) if frame.height else None
+        with candles.bar_session(self.engine, span) as session:
             return candles.replace_slice(session, frame, candles.CandleSlice(exchange, timeframe, listed, start, end))
 
     def read_candles(self, *, timeframe: str, exchange: str | None = None,
                      symbols: Sequence[str] | None = None, start: datetime | None = None,
                      end: datetime | None = None) -> pl.DataFrame:
-        """Candles sorted by (exchange, symbol, ts), ``ts`` as ``Datetime("ms","UTC")``."""
+        """Candles sorted by (exchange, symbol, ts), ``ts`` as ``Datetime("ms","UTC")``.
+
+        Reads the series first, then their bars by integer series id in key order, and joins
+        the names on once per series: the same rows as ``SELECT ... FROM candles ORDER BY
+        exchange, symbol, ts``, without three strings per row through the driver (a 2963-bar
+        look-back of 150 symbols is ~450k rows).
+        """
         equals: dict[str, Any] = {"timeframe": timeframe}
         if exchange is not None:
             equals["exchange"] = exchange
-        where = Slice(equals, {"symbol": list(symbols)} if symbols is not None else None, "ts", start, end)
-        return self.read("candles", CANDLE_SCHEMA, where, order_by=("exchange", "symbol", "ts"))
+        series = self.read("candle_series", _SERIES_SCHEMA,
+                           Slice(equals, {"symbol": list(symbols)} if symbols is not None else None),
+                           order_by=("exchange", "symbol"))
+        if series.is_empty():
+            return pl.DataFrame(schema=CANDLE_SCHEMA)
+        bars = self.read("candle_bars", candles.BAR_SCHEMA,
+                         Slice({}, {"series_id": series.get_column("series_id").to_list()}, "ts", start, end),
+                         order_by=("series_id", "ts"))
+        return (
+            bars.join(series.with_row_index("_rank"), on="series_id", how="inner")
+            .sort("_rank", "ts")
+            .select([pl.lit(timeframe).alias("timeframe") if c == "timeframe" else pl.col(c)
+                     for c in CANDLE_SCHEMA])
+            .select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+        )
 
     def delete_candles_before(self, *, timeframe: str, before: datetime) -> int:
         """Delete every ``timeframe`` candle older than ``before``; returns the number deleted."""

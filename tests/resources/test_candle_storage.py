@@ -57,7 +57,7 @@ class RecordingSession:
 
 def _recorded_write(warehouse: Warehouse, frame: pl.DataFrame, symbols: Sequence[str]) -> RecordingSession:
     where = candles.CandleSlice("sim", "1m", tuple(sorted(symbols)), START, END)
-    with candles.bar_session(warehouse.engine) as session:
+    with candles.bar_session(warehouse.engine, (START, END)) as session:
         recording = RecordingSession(session)
         candles.replace_slice(recording, frame, where)
     return recording
