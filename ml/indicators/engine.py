@@ -7,7 +7,12 @@ into symbol segments, and compiled kernels (numba, ``nogil``; :mod:`ml.indicator
 the segments of a block (:mod:`ml.indicators.blocks`), each writing its columns for whole segments
 straight into preallocated long arrays (:mod:`ml.indicators.layout`). Blocks run on a thread pool;
 each thread also packs the float columns' validity bits of its block (:mod:`ml.indicators.bitmaps`),
-and the arrays become the output frame's memory in one conversion at the end.
+and the arrays become the output frame's memory in one conversion at the end. The arrays come
+from Arrow's memory pool, which keeps freed pages for the next call.
+
+Inside the kernels, loops run over zero-based views of a segment (indices the compiler can
+prove in range, so straight loops vectorise), and coin-toss decisions on a random walk (up or
+down candle, a swing test, a gap, OBV's sign) are selects rather than branches.
 
 Where TA-Lib has an indicator the values are TA-Lib's, bit for bit: RSI, ATR and Bollinger Bands
 are TA-Lib's own C functions called from the kernels (:mod:`ml.indicators.talib_c`); EMA, SMA,
