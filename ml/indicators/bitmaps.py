@@ -14,7 +14,6 @@ import numpy as np
 
 from ml.indicators.jit import kernel
 
-
 if sys.byteorder != "little":  # pragma: no cover - the word trick below reads bytes as little-endian
     raise ImportError("ml.indicators.bitmaps packs bitmaps on little-endian machines only")
 
