@@ -222,21 +222,24 @@ def _cold_compile_seconds() -> float | None:
         return None
 
 
+def _fresh_memory_child(symbols: int, n: int, repeat: int) -> None:  # pragma: no cover
+    """Print the best engine and TA-Lib -> frame seconds of this process (run by
+    :func:`_fresh_memory_seconds` with the system allocator as Arrow's pool)."""
+    runs = _methods(candles(symbols, n), None)
+    names = ("engine", "talib->frame")
+    for name in names:
+        runs[name]()
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeat):
+        for name in names:
+            seconds[name].append(_time(runs[name]))
+    print(min(seconds["engine"]), min(seconds["talib->frame"]))
+
+
 def _fresh_memory_seconds(symbols: int, n: int, repeat: int) -> tuple[float, float] | None:
     """Best engine and TA-Lib -> frame seconds in a process whose Arrow pool is the system
     allocator, so every engine call writes into fresh pages (as the first call of a process)."""
-    code = (
-        "import time\n"
-        "from benchmarks.indicators import candles, _methods, _time\n"
-        f"frame = candles({symbols}, {n})\n"
-        "runs = _methods(frame, None)\n"
-        "names = ('engine', 'talib->frame')\n"
-        "for name in names: runs[name]()\n"
-        f"seconds = {{name: [] for name in names}}\n"
-        f"for _ in range({repeat}):\n"
-        "    for name in names: seconds[name].append(_time(runs[name]))\n"
-        "print(min(seconds['engine']), min(seconds['talib->frame']))\n"
-    )
+    code = f"from benchmarks.indicators import _fresh_memory_child; _fresh_memory_child({symbols}, {n}, {repeat})"
     env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=600, check=False)

@@ -49,7 +49,7 @@ from ml.indicators.bitmaps import pack_not_nan
 from ml.indicators.blocks import split_blocks
 from ml.indicators.derived import derived_kernel
 from ml.indicators.exhaustion import exhaustion_kernel
-from ml.indicators.layout import Buffers, float_groups
+from ml.indicators.layout import SCRATCH, Buffers, float_groups
 from ml.indicators.momentum import momentum_kernel
 from ml.indicators.params import IndicatorParams
 from ml.indicators.prepare import finite_rows, prepare_candles, require_finite
@@ -177,8 +177,7 @@ def _block_runner(
     rsi_address, atr_address, bbands_address, adx_address = addresses()
     ints = np.asarray
     rsis = ints(p.rsi_periods, np.int64)
-    chains, smas, trend_rows = _trend_layout(p)
-    work_rows = sum(len(names) for names in float_groups(p).values())
+    chains, smas, trend_rows, work_rows = _trend_layout(p)
     anchor = resolve_anchor(p.vwap_anchor, step)
     offset, width = INLINE_ANCHORS.get(anchor, (0, 1))
     months = None if anchor in INLINE_ANCHORS else _month_ids(arrays["ts"])
@@ -223,9 +222,15 @@ def _block_runner(
     return run
 
 
-def _trend_layout(p: IndicatorParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The EMA chains, SMA rows and other rows :func:`~ml.indicators.trend.trend_kernel` needs."""
-    row = Buffers.allocate(p, 0).row
+def _trend_layout(p: IndicatorParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The EMA chains, SMA rows and other rows :func:`~ml.indicators.trend.trend_kernel` needs,
+    and its number of working rows: the trend columns, then the scratch rows (inner EMAs)."""
+    groups = float_groups(p)
+    trend, scratch = groups["trend"], groups[SCRATCH]
+
+    def row(name: str) -> int:
+        return trend.index(name) if name in trend else len(trend) + scratch.index(name)
+
     half, full, slow, fast = (row(n) for n in ("_ema_half", "_ema_full", "_macd_slow", "_macd_fast"))
     chains = [(-1, row(f"ema_{n}"), 0, n) for n in p.ema_periods]
     chains += [(-1, half, 0, p.ehma_half), (-1, full, 0, p.ehma_period), (-1, slow, 0, p.macd_slow),
@@ -237,7 +242,7 @@ def _trend_layout(p: IndicatorParams) -> tuple[np.ndarray, np.ndarray, np.ndarra
                              f"adx_{p.adx_period}")]
     rows += [p.ehma_period - 1 + p.ehma_root - 1, p.macd_slow + p.macd_signal - 2, half, full, slow, fast]
     return (np.asarray(chains, np.int64), np.asarray(smas, np.int64).reshape(-1, 2),
-            np.asarray(rows, np.int64))
+            np.asarray(rows, np.int64), len(trend) + len(scratch))
 
 
 def _month_ids(ts: np.ndarray) -> np.ndarray:

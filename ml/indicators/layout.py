@@ -112,8 +112,7 @@ class Buffers:
         return self.floats[self.row(column)]
 
     def row(self, column: str) -> int:
-        """Row of a float column in :attr:`floats` (scratch rows: past its last row, in the
-        trend kernel's working matrix)."""
+        """Row of a float column in :attr:`floats`."""
         names = [n for group in float_groups(self.params).values() for n in group]
         return names.index(column)
 

@@ -58,7 +58,8 @@ def _seed(x: np.ndarray, start: int, period: int, b: int, out: np.ndarray) -> tu
 def _ema5(x: np.ndarray, starts: np.ndarray, periods: np.ndarray, b: int, o0: np.ndarray,
           o1: np.ndarray, o2: np.ndarray, o3: np.ndarray, o4: np.ndarray) -> None:
     """Five TA-Lib EMA chains of ``x`` in one pass: chain ``j`` has period ``periods[j]``, is
-    seeded at ``starts[j]`` and written into ``o_j`` up to row ``b``."""
+    seeded at ``starts[j]`` and written into ``o_j`` up to row ``b``. Written out chain by chain
+    on purpose: with the states in an array the compiler keeps them in memory, not registers."""
     e0, t0 = _seed(x, starts[0], periods[0], b, o0)
     e1, t1 = _seed(x, starts[1], periods[1], b, o1)
     e2, t2 = _seed(x, starts[2], periods[2], b, o2)
