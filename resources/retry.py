@@ -16,19 +16,35 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def jitter_rng(seed: int | None = None) -> random.Random:
+    """The random source of retry jitter: ``random.Random(seed)`` when a seed is given
+    (reproducible), else :class:`random.SystemRandom` (the OS's entropy: no state a fork copies,
+    so no two processes draw the same delays)."""
+    return random.Random(seed) if seed is not None else random.SystemRandom()
+
+
 @dataclass
 class RetryPolicy:
     """How often and how long to retry a :class:`TransientError`.
 
     The n-th retry waits ``uniform(0, min(max_delay, base_delay * 2**n))`` seconds (full jitter),
     except after a :class:`RateLimitedError` carrying ``retry_after``, which waits at least that.
+
+    The jitter must differ between processes, or every worker that hit the same outage retries
+    in lockstep: by default it comes from the operating system (:func:`jitter_rng`), fresh in
+    every process and after a fork. Pass ``seed`` (or an ``rng``) for reproducible delays in tests.
     """
 
     attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 30.0
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    seed: int | None = None
+    rng: random.Random = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.rng is None:
+            self.rng = jitter_rng(self.seed)
 
     def delay(self, retry_number: int, error: TransientError) -> float:
         cap = min(self.max_delay, self.base_delay * (2**retry_number))

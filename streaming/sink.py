@@ -128,6 +128,8 @@ class SinkStats:
     spooled: int = 0
     flushed_from_spool: int = 0
     db_errors: int = 0
+    last_retry_delay_s: float | None = None
+    """The (jittered) wait before the latest warehouse retry, seconds; ``None`` before an outage."""
     rejected: int = 0
     """Records the warehouse refused for a non-transient reason (logged, kept in the spool's
     ``.rejected`` file)."""
@@ -148,7 +150,11 @@ class WarehouseSink:
     batch_size, linger_s
         A batch is written when it has ``batch_size`` events or its oldest waited ``linger_s``.
     retry
-        Backoff between warehouse retries while spooling (jitter from a seeded RNG).
+        Backoff between warehouse retries while spooling.
+    seed
+        Seed of the backoff's jitter, for reproducible delays in tests. By default the jitter
+        comes from the operating system, so two sidecars that lose the warehouse together do not
+        retry in lockstep.
     """
 
     def __init__(
@@ -161,6 +167,7 @@ class WarehouseSink:
         linger_s: float = 0.2,
         retry: BackoffPolicy = DEFAULT_RETRY,
         max_queue: int = 10_000,
+        seed: int | None = None,
     ) -> None:
         self._store: SocialStore | None = store if isinstance(store, SocialStore) else None
         self._store_factory = None if isinstance(store, SocialStore) else store
@@ -179,7 +186,7 @@ class WarehouseSink:
         self._idle.set()
         self._overflow: list[dict[str, Any]] = []
         self._failure: BaseException | None = None
-        self._rng = random.Random(0)
+        self._rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self._update_idle()
 
     # -- public --------------------------------------------------------------------------
@@ -372,6 +379,7 @@ class WarehouseSink:
     def _outage(self, error: BaseException) -> None:
         self.stats.db_errors += 1
         delay = self.retry.delay(self._attempt, self._rng)
+        self.stats.last_retry_delay_s = delay
         self._attempt += 1
         self._retry_at = time.monotonic() + delay
         logger.warning("warehouse unreachable (%s); spooling to %s, retry %d in %.2f s",

@@ -255,3 +255,52 @@ def test_a_record_the_warehouse_refuses_is_set_aside_and_the_rest_flow(
     assert sink.stats.rejected == 1
     rejected = (tmp_path / "spool.jsonl.rejected").read_text().splitlines()
     assert [json.loads(line)["message_id"] for line in rejected] == ["2"]
+
+
+def _first_outage_delay(url: str, spool_path: str, seed: int | None) -> float:
+    """The jittered wait a sink picks after its first failed write to an unreachable warehouse."""
+    sink = WarehouseSink(lambda: SocialStore(make_engine(url)), Spool(Path(spool_path)),
+                         retry=BackoffPolicy(initial_s=10, max_s=10, jitter=1.0), linger_s=0.01, seed=seed)
+
+    async def scenario() -> float:
+        await sink.start()
+        await sink.emit(make_event(1))
+        await wait_for(lambda: sink.stats.spooled == 1, timeout=30)
+        await sink.close(final_attempt=False)
+        assert sink.stats.db_errors >= 1 and sink.stats.last_retry_delay_s is not None
+        return sink.stats.last_retry_delay_s
+
+    return asyncio.run(scenario())
+
+
+def _outage_child(url: str, spool_path: str, seed: int | None, results: object) -> None:
+    results.put(_first_outage_delay(url, spool_path, seed))  # type: ignore[attr-defined]
+
+
+def _delays_in_two_processes(tmp_path: Path, seed: int | None) -> list[float]:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # forking after polars can hang
+    results = ctx.Queue()
+    url = _unreachable_postgres_url()
+    processes = [ctx.Process(target=_outage_child, args=(url, str(tmp_path / f"spool{i}.jsonl"), seed, results))
+                 for i in range(2)]
+    for process in processes:
+        process.start()
+    delays = [results.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert [p.exitcode for p in processes] == [0, 0]
+    return delays
+
+
+def test_two_sidecars_losing_the_warehouse_retry_at_different_times(tmp_path: Path) -> None:
+    first, second = _delays_in_two_processes(tmp_path, None)
+    assert 0 < first <= 10 and 0 < second <= 10
+    assert first != second  # not in lockstep
+
+
+def test_a_seeded_sink_retries_after_the_same_delay_in_any_process(tmp_path: Path) -> None:
+    first, second = _delays_in_two_processes(tmp_path, 99)
+    assert first == second == _first_outage_delay(_unreachable_postgres_url(), str(tmp_path / "here.jsonl"), 99)
+    assert _first_outage_delay(_unreachable_postgres_url(), str(tmp_path / "other.jsonl"), 7) != first
