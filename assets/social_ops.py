@@ -31,17 +31,16 @@ def validate_calls_op(context: OpExecutionContext, config: ValidateCallsConfig, 
                       dexscreener: DexScreenerResource, social_config: SocialConfigResource,
                       publishers: PublishersResource) -> None:
     engine = warehouse.store().engine
-    fresh = dexscreener.client()
-    cached = dexscreener.cached(dexscreener.client())
-    built = publishers.build()
     outbox = Outbox(engine)
-    try:
-        report = validate_calls(config.event_ids, store=SocialStore(engine), engine=engine, fresh=fresh,
-                                cached=cached, config=social_config.load(),
-                                on_enqueued=lambda _signal_id: publish_pending(outbox, built))
-    finally:
-        for publisher in built:
-            publisher.close()
+    with dexscreener.session() as dex:  # one client and the cache file, closed when the run is done
+        built = publishers.build()
+        try:
+            report = validate_calls(config.event_ids, store=SocialStore(engine), engine=engine, fresh=dex.client,
+                                    cached=dex.cached, config=social_config.load(),
+                                    on_enqueued=lambda _signal_id: publish_pending(outbox, built))
+        finally:
+            for publisher in built:
+                publisher.close()
     passed = sum(1 for row in report.rows if row["passed"])
     context.add_output_metadata({
         "calls": len(report.rows), "passed": passed, "enqueued": len(report.enqueued),

@@ -6,19 +6,21 @@ malformed bodies are translated here, once, into the taxonomy of
 :mod:`resources.exchanges.errors` and retried through :class:`~resources.retry.RetryPolicy`.
 A token DexScreener does not list is an empty answer, never an error.
 
-DexScreener publishes a limit of 300 requests per minute for ``/token-pairs/v1`` and
-``/tokens/v1``; the client keeps under it on its own (a token bucket) and honours the
-``Retry-After`` of a 429. The offline twin is :class:`resources.dexscreener_sim.SimDexScreener`;
-the persistent cache in front of either is :class:`resources.ttl_cache.CachedDexScreener`.
+DexScreener publishes a limit of 300 requests per minute (per IP) for ``/token-pairs/v1`` and
+``/tokens/v1``; the client keeps under it (:mod:`resources.rate_limit`) and honours the
+``Retry-After`` of a 429. The limit is per IP, so every client of every run and process on
+the machine shares one: :func:`shared_rate_limit` on the DexScreener cache file. The offline
+twin is :class:`resources.dexscreener_sim.SimDexScreener`; the persistent cache in front of
+either is :class:`resources.ttl_cache.CachedDexScreener`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +43,7 @@ from resources.exchanges.errors import (
     TransientError,
 )
 from resources.http_common import error_text, get_checked, tls_context
+from resources.rate_limit import RateLimit, SharedRateLimit, SlidingWindowLimit
 from resources.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -61,30 +64,15 @@ __all__ = [
     "most_liquid",
     "pair_from_json",
     "same_address",
+    "shared_rate_limit",
 ]
 
 
-class _TokenBucket:
-    """At most ``rate`` requests per ``period`` seconds, with a burst of ``rate`` (thread-safe)."""
-
-    def __init__(self, rate: float, period: float, *, sleep: Callable[[float], None]) -> None:
-        self._capacity = rate
-        self._per_second = rate / period
-        self._tokens = rate
-        self._sleep = sleep
-        self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._per_second)
-            self._last = now
-            self._tokens -= 1.0
-            wait = -self._tokens / self._per_second if self._tokens < 0 else 0.0
-        if wait > 0:
-            logger.info("dexscreener: %.2fs pause to stay under the published rate limit", wait)
-            self._sleep(wait)
+def shared_rate_limit(path: Path, *, clock: Callable[[], float] = time.time,
+                      sleep: Callable[[float], None] = time.sleep) -> SharedRateLimit:
+    """DexScreener's published limit, shared by every process that uses ``path`` (the
+    DexScreener cache file of the data home: Dagster runs and the sidecar alike)."""
+    return SharedRateLimit(path, name=SOURCE, limit=RATE_LIMIT_PER_MINUTE, period_s=60.0, clock=clock, sleep=sleep)
 
 
 def _utc_now() -> datetime:
@@ -114,8 +102,10 @@ class DexScreenerClient:
     clock
         Returns the current aware UTC time; stamps ``fetched_at``.
     max_requests_per_minute
-        Client-side limit (token bucket, burst of one minute's worth); ``None`` disables it.
-        Waits use ``retry.sleep``.
+        Limit of this client alone (at most this many requests in any 60 s, waits through
+        ``retry.sleep``) when no ``rate_limit`` is given; ``None`` disables it.
+    rate_limit
+        A limit shared with other clients and processes (:func:`shared_rate_limit`).
     """
 
     def __init__(
@@ -125,16 +115,15 @@ class DexScreenerClient:
         timeout_s: float = 10,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
-        max_requests_per_minute: float | None = RATE_LIMIT_PER_MINUTE,
+        max_requests_per_minute: int | None = RATE_LIMIT_PER_MINUTE,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._retry = retry if retry is not None else RetryPolicy()
         self._clock: Clock = clock if clock is not None else _utc_now
-        self._bucket = (
-            None
-            if max_requests_per_minute is None
-            else _TokenBucket(max_requests_per_minute, 60.0, sleep=self._retry.sleep)
-        )
+        self._limit: RateLimit | None = rate_limit
+        if rate_limit is None and max_requests_per_minute is not None:
+            self._limit = SlidingWindowLimit(max_requests_per_minute, 60.0, name=SOURCE, sleep=self._retry.sleep)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"accept": "application/json", "user-agent": "signalworks/0.1"},
@@ -156,8 +145,18 @@ class DexScreenerClient:
         return self._clock()
 
     def close(self) -> None:
-        """Close the underlying HTTP connection pool."""
+        """Close the underlying HTTP connection pool (closing twice is harmless)."""
         self._http.close()
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The limit every request of this client waits for (``None``: unlimited)."""
+        return self._limit
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran (no connection of this client is open any more)."""
+        return self._http.is_closed
 
     def token_pairs(self, chain: str, address: str) -> list[PairSnapshot]:
         """Every pair that trades ``address`` on ``chain`` (``GET /token-pairs/v1/{chain}/{address}``).
@@ -243,8 +242,8 @@ class DexScreenerClient:
 
     def _get_json(self, path: str) -> Any:
         """GET ``path`` and decode its JSON body, translating every failure into the taxonomy."""
-        if self._bucket is not None:
-            self._bucket.acquire()
+        if self._limit is not None:
+            self._limit.acquire()
         response = get_checked(self._http, path, source=SOURCE)
         status = response.status_code
         if status >= 400:

@@ -19,8 +19,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from resources.dexscreener import (
     PairSnapshot,
     most_liquid,
 )
+from resources.rate_limit import connect_shared, immediate
 
 logger = logging.getLogger(__name__)
 
@@ -108,35 +109,16 @@ class PersistentTTLCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._counts: dict[str, list[int]] = {}
+        self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(
-            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._setup(busy_timeout_s)
-
-    def _setup(self, busy_timeout_s: float) -> None:
-        """WAL mode and the table; retried because switching a new file to WAL can be BUSY."""
-        deadline = time.monotonic() + busy_timeout_s
-        while True:
-            try:
-                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":  # a lock would have raised; this is unsupported
-                    raise sqlite3.NotSupportedError(
-                        f"{self.path} cannot use WAL (journal_mode stays {mode}): "
-                        "put the cache file on a local disk"
-                    )
-                self._conn.execute("PRAGMA synchronous = NORMAL")
-                with self._write() as conn:
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                return
-            except sqlite3.OperationalError as e:
-                busy = "locked" in str(e) or "busy" in str(e)
-                if not busy or time.monotonic() > deadline:
-                    raise
-                logger.debug("ttl cache %s busy during setup (%s); retrying", self.path, e)
-                time.sleep(0.05)
+        self._conn = connect_shared(self.path, busy_timeout_s)
+        try:
+            with self._write() as conn:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+        except BaseException:
+            self._conn.close()
+            raise
 
     def __repr__(self) -> str:
         return f"PersistentTTLCache({str(self.path)!r})"
@@ -148,20 +130,19 @@ class PersistentTTLCache:
         self.close()
 
     def close(self) -> None:
-        """Close the connection (entries stay in the file)."""
+        """Close the connection (entries stay in the file); closing twice is harmless."""
         with self._lock:
             self._conn.close()
+            self._closed = True
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran (the file is no longer open through this instance)."""
+        return self._closed
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         # Called with self._lock held, or from __init__ before the instance is shared.
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        return immediate(self._conn)
 
     def get(self, namespace: str, key: str) -> Any | None:
         """The live value under ``(namespace, key)``, or ``None`` (absent or expired: a miss)."""

@@ -132,16 +132,17 @@ def arrival_pricer_from_env(environ: Mapping[str, str], home: Path) -> ArrivalPr
     """The pricer on the same DexScreener (``SIGNALWORKS_DEXSCREENER``: sim or live) and cache
     file as the Dagster code location (``orchestration/definitions.py``)."""
     mode = (environ.get("SIGNALWORKS_DEXSCREENER") or "sim").lower()
+    cache_path = (home / "cache" / "dexscreener.sqlite").resolve()
     if mode == "live":
-        from resources.dexscreener import DexScreenerClient
+        from resources.dexscreener import DexScreenerClient, shared_rate_limit
 
         client = DexScreenerClient(base_url=environ.get("SIGNALWORKS_DEXSCREENER_BASE_URL")
-                                   or "https://api.dexscreener.com")
+                                   or "https://api.dexscreener.com", rate_limit=shared_rate_limit(cache_path))
     elif mode == "sim":
         from resources.dexscreener_sim import SimDexScreener
 
         client = SimDexScreener(seed=int(environ.get("SIGNALWORKS_SIM_SEED") or 42))
     else:
         raise ValueError(f"SIGNALWORKS_DEXSCREENER must be sim or live, got {mode!r}")
-    cache = PersistentTTLCache((home / "cache" / "dexscreener.sqlite").resolve())
+    cache = PersistentTTLCache(cache_path)
     return ArrivalPricer(CachedDexScreener(client, cache))

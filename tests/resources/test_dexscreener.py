@@ -20,9 +20,11 @@ from resources.dexscreener import (
     MAX_BATCH,
     METADATA_FIELDS,
     PRICE_FIELDS,
+    RATE_LIMIT_PER_MINUTE,
     DexScreenerClient,
     DexScreenerSource,
     PairSnapshot,
+    shared_rate_limit,
 )
 from resources.dexscreener_sim import CHAINS, SimDexScreener
 from resources.exchanges.errors import (
@@ -31,6 +33,7 @@ from resources.exchanges.errors import (
     RetriesExhaustedError,
     TransientError,
 )
+from resources.rate_limit import SharedRateLimit, SlidingWindowLimit
 from resources.retry import RetryPolicy
 from tests.support.dexscreener_replay import USD1, DexScreenerReplay, Fault
 from tests.support.fixtures import shared_fixtures_dir
@@ -305,14 +308,89 @@ def test_a_4xx_is_permanent_and_not_retried(
     assert len(replay.requests) == 1 and waits == []
 
 
-def test_the_client_keeps_under_the_published_rate_limit(
-    replay: DexScreenerReplay, waits: list[float]
-) -> None:
-    with make_client(replay.base_url, waits, max_requests_per_minute=2) as client:
-        for _ in range(3):
+class VirtualClock:
+    """Epoch seconds that move only when something sleeps: waits are taken, never slept."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_client_keeps_under_its_limit(replay: DexScreenerReplay, waits: list[float]) -> None:
+    clock = VirtualClock(1_000.0)
+    limit = SlidingWindowLimit(2, 60.0, clock=clock, sleep=clock.sleep)
+    with make_client(replay.base_url, waits, rate_limit=limit) as client:
+        for _ in range(5):
             client.token_pairs("solana", UNKNOWN_SOLANA)
-    assert len(waits) == 1 and 25.0 < waits[0] <= 30.0  # the third request of a minute waits
-    assert len(replay.requests) == 3
+    assert clock.slept == [60.0, 60.0]  # at most 2 in any 60 s: 2 at once, 2 a minute later, then 1
+    assert len(replay.requests) == 5
+
+
+def test_the_limits_are_the_published_one_of_a_sliding_minute(tmp_path: Path) -> None:
+    with DexScreenerClient(base_url="http://127.0.0.1:9") as client:
+        assert isinstance(client.rate_limit, SlidingWindowLimit)
+        assert (client.rate_limit.limit, client.rate_limit.period_s) == (RATE_LIMIT_PER_MINUTE, 60.0) == (300, 60.0)
+    shared = shared_rate_limit(tmp_path / "dexscreener.sqlite")
+    assert (shared.name, shared.limit, shared.period_s) == ("dexscreener", 300, 60.0)
+
+
+#: A small limit keeps the two-process test quick; the rule is the one of :func:`shared_rate_limit`.
+PROCESS_LIMIT = 25
+
+
+def _limited_requests(base_url: str, cache_path: str, n: int, start: float, go: object, results: object) -> None:
+    """A process of its own: ``n`` requests under the shared limit, on a virtual clock from ``start``."""
+    clock = VirtualClock(start)
+    limit = SharedRateLimit(Path(cache_path), name="dexscreener", limit=PROCESS_LIMIT, period_s=60.0, clock=clock,
+                            sleep=clock.sleep)
+    retry = RetryPolicy(attempts=2, sleep=clock.sleep, seed=0)
+    go.wait(60)  # type: ignore[attr-defined]
+    times = []
+    with DexScreenerClient(base_url=base_url, retry=retry, clock=lambda: NOW, rate_limit=limit) as client:
+        for _ in range(n):
+            client.token_pairs("solana", UNKNOWN_SOLANA)
+            times.append(clock.now)  # the clock moves only while waiting for a slot: the request's time
+    results.put(times)  # type: ignore[attr-defined]
+
+
+def most_in_any_window(times: list[float], period_s: float) -> int:
+    """The largest number of ``times`` inside one half-open window ``[t, t + period_s)``."""
+    ordered = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(ordered):
+        while ordered[start] <= t - period_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_two_processes_together_never_exceed_the_published_limit(replay: DexScreenerReplay, tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # forking after polars can hang
+    go, results = ctx.Event(), ctx.Queue()
+    n = 40  # each alone would send 25 in its first minute: together 80 need four minutes
+    processes = [ctx.Process(target=_limited_requests,
+                             args=(replay.base_url, str(tmp_path / "dexscreener.sqlite"), n, 1_750_000_000.0, go,
+                                   results)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    go.set()
+    per_process = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert [p.exitcode for p in processes] == [0, 0]
+    times = per_process[0] + per_process[1]
+    assert len(times) == len(replay.requests) == 2 * n
+    assert most_in_any_window(times, 60.0) == PROCESS_LIMIT  # never more, and the limit is used
+    assert max(times) - min(times) == 180.0  # 80 requests: 25, 25, 25 and 5 in four successive minutes
 
 
 def test_requests_name_the_client(client: DexScreenerClient, replay: DexScreenerReplay) -> None:
@@ -511,3 +589,20 @@ def test_twin_tokens_agree_with_token_pairs_and_evm_case_does_not_matter() -> No
         assert [p.part(PRICE_FIELDS) for p in other] == [p.part(PRICE_FIELDS) for p in pairs]
         if pairs:
             assert sim.best_pair("arbitrum", address) == pairs[0]  # the main pair is the deepest
+
+
+def test_the_sidecar_and_the_runs_take_their_requests_from_one_limit(tmp_path: Path) -> None:
+    from resources.social_resources import LiveDexScreenerResource
+    from streaming.arrival import arrival_pricer_from_env
+
+    pricer = arrival_pricer_from_env({"SIGNALWORKS_DEXSCREENER": "live",
+                                      "SIGNALWORKS_DEXSCREENER_BASE_URL": "http://127.0.0.1:9"}, tmp_path)
+    resource = LiveDexScreenerResource(cache_path=str((tmp_path / "cache" / "dexscreener.sqlite").resolve()),
+                                       base_url="http://127.0.0.1:9")
+    with resource.session() as session:
+        sidecar_limit = pricer.dex.client.rate_limit  # type: ignore[attr-defined]
+        run_limit = session.client.rate_limit  # type: ignore[attr-defined]
+        assert isinstance(sidecar_limit, SharedRateLimit) and isinstance(run_limit, SharedRateLimit)
+        assert (sidecar_limit.path, sidecar_limit.name) == (run_limit.path, run_limit.name)
+    pricer.dex.cache.close()
+    pricer.dex.client.close()  # type: ignore[attr-defined]

@@ -382,3 +382,13 @@ def test_a_fetch_error_caches_nothing(cache: PersistentTTLCache, clock: FakeCloc
 def test_ttls_must_be_positive(cache: PersistentTTLCache) -> None:
     with pytest.raises(ValueError, match="TTL"):
         CachedDexScreener(SimDexScreener(), cache, price_ttl_s=0)
+
+
+def test_closing_is_reported_and_harmless_twice(tmp_path: Path) -> None:
+    cache = PersistentTTLCache(tmp_path / "ttl.db")
+    assert not cache.closed
+    cache.close()
+    cache.close()
+    assert cache.closed
+    with pytest.raises(sqlite3.ProgrammingError):
+        cache.get("ns", "k")  # a closed cache cannot be used by mistake
