@@ -14,8 +14,8 @@ from resources.exchanges.errors import MarketDataError
 from resources.publishers.messages import render_signal
 from resources.publishers.outbox import Outbox, OutboxSignal
 from resources.publishers.senders import Message, Publisher, build_publishers
+from resources.social_config import load_social_config
 from resources.warehouse.resource import WarehouseResource
-from streaming.config import load_social_config
 
 logger = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from ml.social.waves import WaveMessage, coordinated_waves
 from resources.dexscreener import DexScreenerSource, PairSnapshot
 from resources.exchanges.errors import MarketDataError
 from resources.publishers.outbox import Outbox
+from resources.social_config import SignalworksSocialConfig
 from resources.warehouse.schema import tokens, validations
 from resources.warehouse.social import SocialStore, StoredEvent, events_between
-from streaming.config import SignalworksSocialConfig
 
 logger = logging.getLogger(__name__)
 

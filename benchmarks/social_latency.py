@@ -58,10 +58,10 @@ def _measure(home: Path, window_s: float, standin: object, seed: int) -> dict[st
     from dagster import DagsterInstance
     from sqlalchemy import select
 
+    from resources.social_config import load_social_config
     from resources.warehouse.schema import social_events, validations
     from resources.warehouse.social import SocialStore
     from streaming.arrival import arrival_pricer_from_env
-    from streaming.config import load_social_config
     from streaming.listen import run_listener
 
     config_path = home / "sources.yaml"

@@ -2,6 +2,7 @@
 
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from dagster import (
     AssetSelection,
@@ -14,7 +15,6 @@ from dagster import (
     job,
     op,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pydantic import Field
 
 from assets.social_ops import publish_signals_op, validate_calls_op
@@ -28,7 +28,15 @@ MARKET_LANE = {LANE_TAG: "market"}
 SOCIAL_LANE = {LANE_TAG: "social", "dagster/priority": "10"}
 
 
-def candle_job(timeframe: str) -> UnresolvedAssetJobDefinition:
+class AssetJob(Protocol):
+    """What ``define_asset_job`` returns: an asset job resolved against the Definitions' assets
+    when they are built. Dagster does not export its class, so it is typed by what we use."""
+
+    @property
+    def name(self) -> str: ...
+
+
+def candle_job(timeframe: str) -> AssetJob:
     """The 1h job also rebuilds the multi-timeframe candles and the indicators of its partitions."""
     selection = AssetSelection.assets(f"candles_{timeframe}")
     if timeframe == "1h":

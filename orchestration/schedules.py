@@ -13,7 +13,8 @@ from dagster import (
     ScheduleEvaluationContext,
     schedule,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from orchestration.jobs import AssetJob
 
 
 def todays_partitions(moment: datetime, exchanges: Sequence[str], *, grace: timedelta) -> list[MultiPartitionKey]:
@@ -25,7 +26,7 @@ def todays_partitions(moment: datetime, exchanges: Sequence[str], *, grace: time
     return [MultiPartitionKey({"date": d.isoformat(), "exchange": e}) for d in days for e in exchanges]
 
 
-def candle_schedule(job_def: UnresolvedAssetJobDefinition, *, name: str, cron: str,
+def candle_schedule(job_def: AssetJob, *, name: str, cron: str,
                     exchanges: Sequence[str], grace: timedelta) -> ScheduleDefinition:
     @schedule(name=name, job=job_def, cron_schedule=cron, execution_timezone="UTC")
     def _schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
@@ -36,11 +37,11 @@ def candle_schedule(job_def: UnresolvedAssetJobDefinition, *, name: str, cron: s
     return _schedule
 
 
-def build_schedules(*, candles_1h_job: UnresolvedAssetJobDefinition,
-                    candles_1m_job: UnresolvedAssetJobDefinition,
-                    markets_job: UnresolvedAssetJobDefinition,
-                    derivatives_job: UnresolvedAssetJobDefinition,
-                    coingecko_job: UnresolvedAssetJobDefinition,
+def build_schedules(*, candles_1h_job: AssetJob,
+                    candles_1m_job: AssetJob,
+                    markets_job: AssetJob,
+                    derivatives_job: AssetJob,
+                    coingecko_job: AssetJob,
                     retention_job: JobDefinition,
                     exchanges: Sequence[str]) -> list[ScheduleDefinition]:
     return [

@@ -11,8 +11,8 @@ from pathlib import Path
 from dagster import DagsterInstance, Definitions, SensorResult, build_sensor_context
 
 from orchestration.settings import Settings
+from resources.social_config import load_social_config
 from resources.warehouse.social import SocialStore
-from streaming.config import load_social_config
 
 REPLAY_SPEED = 360.0  # the bundled hour of messages in ten seconds
 

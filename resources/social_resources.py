@@ -12,8 +12,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.dexscreener import DexScreenerSource
+from resources.social_config import SignalworksSocialConfig, load_social_config
 from resources.ttl_cache import CachedDexScreener, PersistentTTLCache
-from streaming.config import SignalworksSocialConfig, load_social_config
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from resources.social_config import SignalworksSocialConfig, load_social_config
 from resources.warehouse.engine import make_engine
 from resources.warehouse.social import SocialStore
 from streaming.arrival import ArrivalPricer, arrival_pricer_from_env
-from streaming.config import SignalworksSocialConfig, load_social_config
 from streaming.events import Event
 from streaming.sink import SinkStats, WarehouseSink
 from streaming.sources.base import Source, SourceHealth

@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ml.social.text import content_md5
 from resources.exchanges.sim_assets import SIM_ASSETS
-from streaming.events import content_md5
 from streaming.extract_codecs import b58encode, to_checksum_address
 
 

@@ -10,7 +10,7 @@ stays under the hard rejection of 0.8 that :mod:`ml.social.scoring` applies.
 signal             weight  fires when
 =================  ======  ===================================================================
 ``pattern:<re>``   0.60    each configured pattern (``SpamConfig.patterns``) matching the raw
-                           text or its :func:`~streaming.events.normalise_content` form
+                           text or its :func:`~ml.social.text.normalise_content` form
 ``referral_link``  0.35    a link with ``ref=``/``referral``/``invite=``/``aff=``/``code=`` in
                            its query, ``/ref/`` or ``/referral/`` in its path, or a Telegram bot
                            ``?start=`` payload
@@ -36,7 +36,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streaming.events import normalise_content
+from ml.social.text import normalise_content
 
 __all__ = ["SpamResult", "SpamWeights", "spam_assessment"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from streaming.events import normalise_content
+from ml.social.text import normalise_content
 
 __all__ = ["WaveInfo", "WaveMessage", "coordinated_waves", "wave_shingles", "wave_text"]
 

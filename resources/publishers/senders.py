@@ -24,7 +24,7 @@ from resources.exchanges.errors import PermanentError, RateLimitedError, Transie
 from resources.publishers.flood import FloodGate
 from resources.publishers.render import fit_message
 from resources.retry import RetryPolicy
-from streaming.config import PublisherConfig
+from resources.social_config import PublisherConfig
 
 logger = logging.getLogger(__name__)
 

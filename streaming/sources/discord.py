@@ -34,7 +34,7 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import HTTPClient, Route
 
-from streaming.config import DiscordSourceConfig
+from resources.social_config import DiscordSourceConfig
 from streaming.events import Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
 from streaming.sources.base import Emit, SourceFatalError, SourceHealth, drain_queue

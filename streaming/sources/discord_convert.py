@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from streaming.config import ChannelConfig
+from resources.social_config import ChannelConfig
 from streaming.events import Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from telethon import TelegramClient, errors, events, functions, types, utils
 from telethon.sessions import StringSession
 
-from streaming.config import ChannelConfig, TelegramSourceConfig
+from resources.social_config import ChannelConfig, TelegramSourceConfig
 from streaming.events import Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
 from streaming.sources.base import Emit, SourceFatalError, SourceHealth, drain_queue

@@ -10,7 +10,7 @@ What an Event carries for a Telegram message:
 * ``text``: the message text, which for a photo/document/video is its caption. A *hidden* link
   (a ``MessageEntityTextUrl``: a label whose target is not visible) has its URL written after the
   label (``"Chart https://dexscreener.com/..."``): call channels hide contract-bearing links behind
-  labels, and that is also what :func:`~streaming.events.normalise_content` makes of the Markdown
+  labels, and that is also what :func:`~ml.social.text.normalise_content` makes of the Markdown
   ``[Chart](https://...)`` another platform would post, so cross-posts still de-duplicate.
 * ``attachments``: ``photo:<id>``, ``document:<mime>:<id>`` or ``<kind>`` (``poll``, ``geo``,
   ``contact``, ``dice``...); link previews are not attachments (their URL is in the text).
@@ -49,7 +49,7 @@ def describe_media(media: Any) -> tuple[str, ...]:
     tuple of str
         ``("photo:<photo id>",)``, ``("document:<mime type>:<document id>",)`` or
         ``("<kind>",)`` for other media (``MessageMediaPoll`` -> ``"poll"``); ids make two
-        different pictures differ in :func:`~streaming.events.content_md5`.
+        different pictures differ in :func:`~ml.social.text.content_md5`.
     """
     if media is None or isinstance(media, types.MessageMediaEmpty | types.MessageMediaWebPage):
         return ()

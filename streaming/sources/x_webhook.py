@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from streaming.config import XSourceConfig
+from resources.social_config import XSourceConfig
 from streaming.events import Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
 from streaming.sources.base import Emit, SourceFatalError, SourceHealth

@@ -16,8 +16,8 @@ import pytest
 from assets.publishing import publish_pending
 from resources.publishers.outbox import Outbox
 from resources.publishers.senders import build_publishers
+from resources.social_config import PublisherConfig
 from resources.warehouse.engine import make_engine
-from streaming.config import PublisherConfig
 from tests.support.fixtures import shared_fixtures_dir
 from tests.support.telegram_standin import TelegramStandIn
 

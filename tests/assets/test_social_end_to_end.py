@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
+from resources.social_config import load_social_config
 from resources.warehouse.schema import validations
 from resources.warehouse.social import SocialStore
-from streaming.config import load_social_config
 from streaming.listen import run_listener
 from streaming.synthetic import generate_stream
 from tests.support.fixtures import shared_fixtures_dir

@@ -97,8 +97,8 @@ def test_sensor_validation_and_publication(tmp_path: Path) -> None:
 def test_the_arrival_snapshot_is_the_one_the_sidecar_cached_as_the_call_arrived(tmp_path: Path) -> None:
     from assets.validation import validate_calls
     from resources.dexscreener_sim import SimDexScreener
+    from resources.social_config import load_social_config
     from resources.ttl_cache import CachedDexScreener, PersistentTTLCache
-    from streaming.config import load_social_config
 
     called_at = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     moment = [called_at + timedelta(seconds=1)]

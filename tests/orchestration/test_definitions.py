@@ -100,7 +100,7 @@ def test_secrets_reach_resources_as_env_vars(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_annotated_sources_yaml_parses() -> None:
-    from streaming.config import load_social_config
+    from resources.social_config import load_social_config
 
     config = load_social_config(ROOT / "config" / "sources.yaml")
     assert config.sources.replay.enabled and not config.sources.telegram.enabled

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.events import SOURCES, Event, content_md5, normalise_content
+from ml.social.text import content_md5, normalise_content
+from streaming.events import SOURCES, Event
 
 PUMP = "GMpuhpZtgguWDJLqhYVS4epZGXjDRiboGSdzAqWupump"
 BASE_TOKEN = "0xaF2E4F3E10B8d06ecEcABBB7F8A7022c6EAb7B07"

@@ -26,7 +26,7 @@ from ml.social import (
     spam_assessment,
 )
 from resources.dexscreener import PairSnapshot
-from streaming.config import SpamConfig
+from resources.social_config import SpamConfig
 from streaming.events import Event
 
 from .builders import T0, at, make_evm, make_mint

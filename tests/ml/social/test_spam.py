@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml.social.spam import SpamWeights, spam_assessment
-from streaming.config import SpamConfig
+from resources.social_config import SpamConfig
 
 from .builders import make_evm, make_mint
 

@@ -13,11 +13,11 @@ import pytest
 from resources.dexscreener import PairSnapshot
 from resources.dexscreener_sim import SimDexScreener
 from resources.exchanges.errors import TransientError
+from resources.social_config import SignalworksSocialConfig
 from resources.ttl_cache import CachedDexScreener, PersistentTTLCache
 from resources.warehouse.engine import make_engine
 from resources.warehouse.social import SocialStore
 from streaming.arrival import ArrivalPricer, arrival_pricer_from_env
-from streaming.config import SignalworksSocialConfig
 from streaming.events import Event
 from streaming.extract_codecs import b58encode
 from streaming.listen import run_listener

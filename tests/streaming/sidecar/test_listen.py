@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from resources.social_config import SignalworksSocialConfig
 from resources.warehouse.engine import make_engine
 from resources.warehouse.social import SocialStore
-from streaming.config import SignalworksSocialConfig
 from streaming.events import Event
 from streaming.listen import ListenerConfigError, build_sources, run_listener, with_connect_timeout
 from streaming.sources.base import Emit

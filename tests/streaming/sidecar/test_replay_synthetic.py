@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from resources.exchanges.sim_assets import ASSETS_BY_BASE
+from resources.social_config import SignalworksSocialConfig, SpamConfig
 from resources.warehouse.engine import make_engine
 from resources.warehouse.social import SocialStore
-from streaming.config import SignalworksSocialConfig, SpamConfig
 from streaming.events import Event
 from streaming.extract import extract_tokens
 from streaming.extract_codecs import b58decode, has_valid_checksum

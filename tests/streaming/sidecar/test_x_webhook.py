@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streaming.config import ChannelConfig, XSourceConfig
+from resources.social_config import ChannelConfig, XSourceConfig
 from streaming.events import Event
 from streaming.sources.base import SourceFatalError
 from streaming.sources.x_webhook import XClient, XWebhookSource

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from streaming.config import ChannelConfig, DiscordSourceConfig
+from resources.social_config import ChannelConfig, DiscordSourceConfig
 from streaming.events import Event
 from streaming.sources.base import Source, SourceFatalError
 from streaming.sources.discord import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from telethon import events, types
 
-from streaming.config import ChannelConfig, TelegramSourceConfig
+from resources.social_config import ChannelConfig, TelegramSourceConfig
 from streaming.events import Event
 from streaming.sources.base import Source, SourceFatalError
 from streaming.sources.telegram import (
