@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from resources.retry import jitter_rng
 from streaming.events import Event
 from streaming.sources.base import Emit, Source, SourceFatalError, SourceHealth, health_of
 
@@ -102,8 +103,9 @@ class Supervisor:
     health_interval_s
         Seconds between health reports (one log line per source); 0 disables them.
     sleep, rng, clock
-        Injectable for tests: the backoff sleep, the jitter's random source (seeded by default,
-        so delays are reproducible) and the monotonic clock that measures healthy runs.
+        Injectable for tests: the backoff sleep, the jitter's random source (by default the OS's
+        entropy, so sidecars restarted together do not reconnect in lockstep; pass a seeded
+        ``random.Random`` for reproducible delays) and the monotonic clock that measures healthy runs.
     """
 
     def __init__(
@@ -125,7 +127,7 @@ class Supervisor:
         self.health_interval_s = health_interval_s
         self._emit = emit
         self._sleep = sleep
-        self._rng = rng or random.Random(0)
+        self._rng = rng or jitter_rng()
         self._clock = clock
         self.health: dict[str, SourceHealth] = {
             source.name: health_of(source) or SourceHealth() for source in self.sources

@@ -148,6 +148,34 @@ def test_backoff_is_capped_and_reproducible() -> None:
         BackoffPolicy(jitter=1.5)
 
 
+def test_default_jitter_differs_between_supervisors() -> None:
+    """Sidecars restarted together (one process each) must not reconnect in lockstep: without an
+    injected ``rng`` the jitter comes from the OS's entropy, not a seed every process shares."""
+
+    def reconnect_delays() -> list[float]:
+        events, log, emit = _collector()
+        flaky = Flaky(log, failures=4, events=1)
+
+        async def no_wait(_seconds: float) -> None:
+            return None
+
+        supervisor = Supervisor([flaky], emit, backoff=BackoffPolicy(jitter=1.0), sleep=no_wait,
+                                health_interval_s=0)
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(supervisor.run(stop))
+            await wait_for(lambda: len(events) == 1)
+            stop.set()
+            await task
+
+        asyncio.run(scenario())
+        assert len(supervisor.delays["flaky"]) == 4
+        return supervisor.delays["flaky"]
+
+    assert reconnect_delays() != reconnect_delays()
+
+
 def test_attempts_reset_after_a_healthy_period() -> None:
     now = [0.0]
     runs = [0]
