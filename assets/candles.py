@@ -48,10 +48,7 @@ def candle_outcomes(report: CandleIngestReport, **common: str) -> list[Partition
     """One outcome per day of ``report``, with that day's own figures (``common`` added to each)."""
     outcomes = []
     for day in report.days:
-        missing = None
-        if not day.stored:
-            missing = (f"not attempted: {report.exchange} unreachable"
-                       if report.unreachable is not None and not day.failures and day.started else day.why_missing())
+        missing = None if day.stored else day.why_missing()
         outcomes.append(PartitionOutcome(day.day, report.exchange, missing=missing, metadata={
             **common, "rows": day.rows, "symbols_tracked": len(report.symbols),
             "symbols_fetched": len(day.fetched), "symbols_failed": len(day.failures),
@@ -108,7 +105,7 @@ def build_candles_asset(
             finally:
                 client.close()
             problems += [str(report.unreachable)] if report.unreachable else []
-            problems += [f"every {timeframe} symbol failed on {exchange}"] if report.all_failed else []
+            problems += [f"{exchange}: no {timeframe} symbol stored on any day of the run"] if report.all_failed else []
             problems += [report.summary()] if report.unreachable or report.all_failed else []
             outcomes += candle_outcomes(report, timeframe=timeframe, warehouse=store.description)
         yield from report_partitions(context, outcomes, problems=problems)

@@ -7,6 +7,7 @@ the simulator and a real database without Dagster.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from resources.exchanges.errors import (
     MarketDataError,
     PermanentError,
     RetriesExhaustedError,
+    TransientError,
 )
 from resources.warehouse.store import Warehouse
 
@@ -43,19 +45,18 @@ class DayIngest:
     """What one UTC day (one partition of one exchange) got.
 
     ``fetched`` symbols had their slice of the day replaced (possibly by no candles, when the
-    exchange has none); ``failures`` maps a symbol to its error; ``not_attempted`` symbols were
-    never asked for (the exchange was unreachable, the symbol failed permanently on an earlier
-    day, or the day had not started).
+    exchange has none); ``failures`` maps a symbol to its error; ``not_attempted`` maps the
+    symbols never asked for to the reason (exchange unreachable, failed permanently on an
+    earlier day, day not started).
     """
 
     day: str
     fetched: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
-    not_attempted: list[str] = field(default_factory=list)
+    not_attempted: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     first_ts: datetime | None = None
     last_ts: datetime | None = None
-    started: bool = True
 
     @property
     def stored(self) -> bool:
@@ -64,11 +65,11 @@ class DayIngest:
 
     def why_missing(self) -> str:
         """Why nothing of this day is stored (for a day that is not :attr:`stored`)."""
-        if not self.started:
-            return "the day has not started"
         if self.failures and not self.not_attempted:
             return "every symbol failed"
-        return f"{len(self.failures)} symbols failed, {len(self.not_attempted)} not attempted"
+        parts = [f"{len(self.failures)} symbols failed"] if self.failures else []
+        parts += [f"{n} not attempted: {why}" for why, n in sorted(Counter(self.not_attempted.values()).items())]
+        return "; ".join(parts)
 
 
 @dataclass
@@ -119,7 +120,8 @@ class CandleIngestReport:
 
 @dataclass
 class _Breaker:
-    """Counts symbol-days in a row that failed through every retry; opens at ``limit``."""
+    """Counts symbol-days in a row that failed for a transient reason (network, timeout, 5xx, rate
+    limit: through every retry, for a client that retries); opens at ``limit``."""
 
     exchange: str
     limit: int
@@ -129,7 +131,7 @@ class _Breaker:
     def failed(self, now: datetime, error: MarketDataError) -> ExchangeUnreachableError | None:
         if isinstance(error, ExchangeUnreachableError):
             return error
-        if not isinstance(error, RetriesExhaustedError):
+        if not isinstance(error, RetriesExhaustedError | TransientError):
             self.succeeded()  # the exchange answered (a permanent error is an answer)
             return None
         self.since = self.since or now
@@ -138,7 +140,7 @@ class _Breaker:
             return None
         return ExchangeUnreachableError(
             self.exchange, since=self.since,
-            evidence=f"{self.streak} symbol-days in a row failed through every retry",
+            evidence=f"{self.streak} symbol-days in a row failed for a transient reason",
             last_error=str(error.__cause__ or error),
         )
 
@@ -161,7 +163,7 @@ def ingest_candles(
     Streams one day at a time, so memory is bounded by one day of one exchange. A symbol's
     failure is recorded and never stops the others; a symbol that failed keeps whatever the
     warehouse held for it. A permanent error (e.g. delisted symbol) skips that symbol for the
-    remaining days. When ``unreachable_after`` symbol-days in a row fail through every retry (or
+    remaining days. When ``unreachable_after`` symbol-days in a row fail for a transient reason (or
     the client itself reports the exchange unreachable), the exchange is not asked again: the
     remaining symbol-days are reported as not attempted and ``report.unreachable`` says since
     when and why. Days that have not started are reported as not started. Every failure and the
@@ -174,12 +176,15 @@ def ingest_candles(
     now = client.now()
     for day in sorted(days):
         start, end = day_bounds(day)
-        result = DayIngest(day=day, started=start < now)
+        result = DayIngest(day=day)
         report.days.append(result)
         frames: list[pl.DataFrame] = []
         for symbol in symbols:
-            if not result.started or report.unreachable is not None or symbol in permanently_failed:
-                result.not_attempted.append(symbol)
+            skip = ("the day has not started" if start >= now else
+                    f"{client.name} unreachable" if report.unreachable is not None else
+                    "failed permanently on an earlier day" if symbol in permanently_failed else None)
+            if skip is not None:
+                result.not_attempted[symbol] = skip
                 continue
             asked_at = client.now()
             try:

@@ -131,9 +131,9 @@ def test_an_exchange_that_dies_mid_backfill_leaves_only_the_stored_days_material
 
     error = str(result.get_step_failure_events()[0].event_specific_data.error)
     assert "candles_1m: no data stored for 9 of 11 partitions (2 stored" in error
-    assert "binance: unreachable since 2017-11-15T00:00:00+00:00 (3 symbol-days in a row failed" in error
+    assert "binance: unreachable since 2017-11-15T00:00:00+00:00 (3 symbol-days in a row failed for a transient reason)" in error
     assert "NetworkError" in error  # the last error
-    assert f"{_key(DAYS[3])}: not attempted: binance unreachable" in error
+    assert f"{_key(DAYS[2])}: every symbol failed\n{_key(DAYS[3])}: 2 not attempted: binance unreachable" in error
 
     warnings = _run_log(instance, result.run_id, logging.WARNING)
     assert sum("failed (" in m and "retry" in m for m in warnings) == 3 * (ATTEMPTS - 1)

@@ -118,8 +118,10 @@ def test_the_step_fails_when_every_symbol_fails(tmp_path: Path, instance: Dagste
     result = _run(defs, "candles_1h_job", instance, partition_key=_key("2024-03-11"))
     assert not result.success
     error = str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert "every 1h symbol failed on sim" in error
-    assert "2024-03-11|sim: every symbol failed" in error
+    assert "sim: no 1h symbol stored on any day of the run" in error
+    # three symbols in a row failed: the simulated venue counts as unreachable, the rest is not asked
+    assert "sim: unreachable since 2024-03-12T09:30:00+00:00 (3 symbol-days in a row" in error
+    assert "2024-03-11|sim: 3 symbols failed; " in error and " not attempted: sim unreachable" in error
     assert result.asset_materializations_for_node("candles_1h") == []
     assert instance.get_materialized_partitions(AssetKey("candles_1h")) == set()
 
