@@ -207,3 +207,18 @@ def test_a_run_tracking_a_perpetual_loads_the_futures_markets(
     per_endpoint = Counter(r.target for r in replay.requests[universe:])
     assert per_endpoint["fapi.binance.com/fapi/v1/exchangeInfo"] == 1
     assert "api.binance.com/api/v3/exchangeInfo" not in per_endpoint
+
+
+def test_derivatives_load_only_the_futures_markets_and_log_to_the_run(
+    binance: tuple[Definitions, Warehouse], replay: ExchangeReplay, instance: DagsterInstance, universe: int
+) -> None:
+    defs, warehouse = binance
+    result = defs.resolve_job_def("derivatives_job").execute_in_process(instance=instance)
+    assert result.success
+    per_endpoint = Counter(r.target for r in replay.requests[universe:])
+    assert per_endpoint["fapi.binance.com/fapi/v1/exchangeInfo"] == 1
+    assert not [target for target in per_endpoint if target.startswith("api.binance.com/")]
+    assert warehouse.read_derivatives("binance").get_column("symbol").to_list() == ["BTC/USDT:USDT"]
+    # no ETHUSDT funding body was recorded: that perpetual fails alone, and the run log says so
+    warnings = _run_log(instance, result.run_id, logging.WARNING)
+    assert any(m.startswith("binance: derivatives for ETH/USDT:USDT failed") for m in warnings)
