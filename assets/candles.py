@@ -60,6 +60,14 @@ def candle_outcomes(report: CandleIngestReport, **common: str) -> list[Partition
     return outcomes
 
 
+def exchange_problems(report: CandleIngestReport) -> list[str]:
+    """What the step's failure message says about one exchange (nothing when it went well)."""
+    problems = [str(report.unreachable)] if report.unreachable else []
+    if report.all_failed:
+        problems.append(f"{report.exchange}: no {report.timeframe} symbol stored on any day of the run")
+    return [*problems, report.summary()] if problems else []
+
+
 def build_candles_asset(
     timeframe: str, *, partitions_def: MultiPartitionsDefinition, default_top_n: int
 ) -> AssetsDefinition:
@@ -104,9 +112,7 @@ def build_candles_asset(
                                             log=context.log, unreachable_after=exchanges.unreachable_after)
             finally:
                 client.close()
-            problems += [str(report.unreachable)] if report.unreachable else []
-            problems += [f"{exchange}: no {timeframe} symbol stored on any day of the run"] if report.all_failed else []
-            problems += [report.summary()] if report.unreachable or report.all_failed else []
+            problems += exchange_problems(report)
             outcomes += candle_outcomes(report, timeframe=timeframe, warehouse=store.description)
         yield from report_partitions(context, outcomes, problems=problems)
 
