@@ -2,22 +2,22 @@
 
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterator
 
 from dagster import (
     AssetExecutionContext,
+    AssetMaterialization,
     AssetsDefinition,
     BackfillPolicy,
     Config,
-    Failure,
     MaterializeResult,
-    MetadataValue,
     MultiPartitionsDefinition,
     asset,
 )
 from pydantic import Field
 
-from assets.ingest import ingest_candles
+from assets.ingest import CandleIngestReport, ingest_candles, market_types_of
+from assets.partition_report import PartitionOutcome, listed_failures, report_partitions
 from assets.pools import exchange_slot
 from ml.marketdata.universe import tracked_symbols
 from resources.exchanges.resource import ExchangeResource
@@ -44,6 +44,30 @@ def days_by_exchange(context: AssetExecutionContext) -> dict[str, list[str]]:
     return {exchange: sorted(days) for exchange, days in grouped.items()}
 
 
+def candle_outcomes(report: CandleIngestReport, **common: str) -> list[PartitionOutcome]:
+    """One outcome per day of ``report``, with that day's own figures (``common`` added to each)."""
+    outcomes = []
+    for day in report.days:
+        missing = None if day.stored else day.why_missing()
+        outcomes.append(PartitionOutcome(day.day, report.exchange, missing=missing, metadata={
+            **common, "rows": day.rows, "symbols_tracked": len(report.symbols),
+            "symbols_fetched": len(day.fetched), "symbols_failed": len(day.failures),
+            "symbols_not_attempted": len(day.not_attempted),
+            "first_candle": day.first_ts.isoformat() if day.first_ts else "none",
+            "last_candle": day.last_ts.isoformat() if day.last_ts else "none",
+            "failures": listed_failures(day.failures),
+        }))
+    return outcomes
+
+
+def exchange_problems(report: CandleIngestReport) -> list[str]:
+    """What the step's failure message says about one exchange (nothing when it went well)."""
+    problems = [str(report.unreachable)] if report.unreachable else []
+    if report.all_failed:
+        problems.append(f"{report.exchange}: no {report.timeframe} symbol stored on any day of the run")
+    return [*problems, report.summary()] if problems else []
+
+
 def build_candles_asset(
     timeframe: str, *, partitions_def: MultiPartitionsDefinition, default_top_n: int
 ) -> AssetsDefinition:
@@ -58,7 +82,8 @@ def build_candles_asset(
         kinds={"polars", "sql"},
         description=(
             f"Closed {timeframe} OHLCV candles of the tracked markets, one partition per UTC day "
-            "and exchange. Re-materialising a partition replaces exactly its slice."
+            "and exchange. Re-materialising a partition replaces exactly its slice. A partition is "
+            "reported materialised only when some of its data was stored; the step fails naming the others."
         ),
     )
     def _candles(
@@ -66,38 +91,29 @@ def build_candles_asset(
         config: CandlesConfig,
         exchanges: ExchangeResource,
         warehouse: WarehouseResource,
-    ) -> MaterializeResult:
+    ) -> Iterator[AssetMaterialization | MaterializeResult]:
         store = warehouse.store()
         top_n = default_top_n if config.top_n is None else config.top_n
         markets, declarations = store.read_markets(), store.read_declarations()
-        metadata: dict[str, Any] = {"timeframe": timeframe, "warehouse": store.description}
-        total_rows, failures, fetched, symbols_total = 0, {}, 0, 0
+        outcomes: list[PartitionOutcome] = []
+        problems: list[str] = []
         for exchange, days in days_by_exchange(context).items():
             symbols = tracked_symbols(markets, declarations, exchange=exchange, timeframe=timeframe,
                                       top_n=top_n, market_types=config.market_types)
             if not symbols:
-                raise Failure(f"no tracked {timeframe} symbols for {exchange}: materialise `markets` first")
-            client = exchanges.client(exchange)
+                problems.append(f"no tracked {timeframe} symbols for {exchange}: materialise `markets` first")
+                outcomes += [PartitionOutcome(day, exchange, missing="no tracked symbols") for day in days]
+                continue
+            client = exchanges.client(exchange, market_types=market_types_of(symbols), log=context.log)
             try:
                 with exchange_slot(context.instance, exchange=exchange, run_id=context.run.run_id,
                                    step_key=context.get_step_execution_context().step.key, log=context.log):
-                    report = ingest_candles(client, store, timeframe=timeframe, days=days, symbols=symbols)
+                    report = ingest_candles(client, store, timeframe=timeframe, days=days, symbols=symbols,
+                                            log=context.log, unreachable_after=exchanges.unreachable_after)
             finally:
                 client.close()
-            context.log.info("%s: %d rows for %d/%d symbols over %d days", exchange, report.rows,
-                             len(report.fetched), len(symbols), len(report.days))
-            if report.all_failed:
-                raise Failure(f"every {timeframe} symbol failed on {exchange}",
-                              metadata={"failures": MetadataValue.json(report.failures)})
-            total_rows += report.rows
-            fetched += len(report.fetched)
-            symbols_total += len(symbols)
-            failures.update({f"{exchange} {k}": v for k, v in report.failures.items()})
-            metadata[f"{exchange} range"] = f"{report.first_ts} .. {report.last_ts}"
-        metadata.update(
-            rows=total_rows, symbols_tracked=symbols_total, symbols_fetched=fetched,
-            failed_symbols=len(failures), failures=MetadataValue.json(failures),
-        )
-        return MaterializeResult(metadata=metadata)
+            problems += exchange_problems(report)
+            outcomes += candle_outcomes(report, timeframe=timeframe, warehouse=store.description)
+        yield from report_partitions(context, outcomes, problems=problems)
 
     return _candles

@@ -18,6 +18,7 @@ from dagster import (
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
+    MultiPartitionKey,
     MultiPartitionsDefinition,
     asset,
 )
@@ -50,12 +51,23 @@ def closing_slice(day: str, timeframe: str) -> tuple[datetime, datetime]:
 def build_indicators(warehouse: Warehouse, *, exchange: str, days: Iterable[str],
                      params: IndicatorParams | None = None) -> dict[str, int]:
     """Compute and store the indicators of ``exchange`` for each day; returns rows per timeframe."""
+    rows: dict[str, int] = defaultdict(int)
+    for by_timeframe in build_indicators_by_day(warehouse, exchange=exchange, days=days, params=params).values():
+        for timeframe, count in by_timeframe.items():
+            rows[timeframe] += count
+    return dict(rows)
+
+
+def build_indicators_by_day(warehouse: Warehouse, *, exchange: str, days: Iterable[str],
+                            params: IndicatorParams | None = None) -> dict[str, dict[str, int]]:
+    """Compute and store the indicators of ``exchange`` for each day; returns day -> rows per timeframe."""
     from ml.indicators.engine import compute_indicators
 
     params = params or IndicatorParams()
     rsi = f"rsi_{params.divergence_rsi}"
-    rows: dict[str, int] = defaultdict(int)
+    by_day: dict[str, dict[str, int]] = {}
     for day in sorted(days):
+        rows = by_day.setdefault(day, {})
         computed: dict[str, pl.DataFrame] = {}
         for timeframe in TIMEFRAMES:
             start, end = closing_slice(day, timeframe)
@@ -73,9 +85,9 @@ def build_indicators(warehouse: Warehouse, *, exchange: str, days: Iterable[str]
             if end > start:
                 inside = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
                 symbols = candles.get_column("symbol").unique().to_list()
-                rows[timeframe] += warehouse.replace_indicators(inside, exchange=exchange, timeframe=timeframe,
-                                                                start=start, end=end, symbols=symbols)
-    return dict(rows)
+                rows[timeframe] = warehouse.replace_indicators(inside, exchange=exchange, timeframe=timeframe,
+                                                               start=start, end=end, symbols=symbols)
+    return by_day
 
 
 def build_indicators_asset(partitions_def: MultiPartitionsDefinition) -> AssetsDefinition:
@@ -93,13 +105,14 @@ def build_indicators_asset(partitions_def: MultiPartitionsDefinition) -> AssetsD
     def indicators(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         store = warehouse.store()
         params = IndicatorParams()
-        rows: dict[str, int] = defaultdict(int)
         for exchange, days in days_by_exchange(context).items():
-            for timeframe, count in build_indicators(store, exchange=exchange, days=days, params=params).items():
-                rows[timeframe] += count
-        return MaterializeResult(metadata={
-            "rows": sum(rows.values()), "rows_by_timeframe": MetadataValue.json(dict(rows)),
-            "params_version": params.version, "lookback_bars": lookback_bars(params),
-        })
+            by_day = build_indicators_by_day(store, exchange=exchange, days=days, params=params)
+            for day, rows in sorted(by_day.items()):
+                context.add_asset_metadata(partition_key=MultiPartitionKey({"date": day, "exchange": exchange}),
+                                           metadata={"rows": sum(rows.values()),
+                                                     "rows_by_timeframe": MetadataValue.json(rows)})
+            context.log.info("%s: %d indicator rows over %d days", exchange,
+                             sum(sum(rows.values()) for rows in by_day.values()), len(days))
+        return MaterializeResult(metadata={"params_version": params.version, "lookback_bars": lookback_bars(params)})
 
     return indicators

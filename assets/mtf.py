@@ -1,5 +1,6 @@
 """``candles_mtf``: 2h, 4h, 12h, 1d, 3d, 1w and 1M candles built from ``candles_1h``."""
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,12 +15,13 @@ from dagster import (
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
+    MultiPartitionKey,
     MultiPartitionsDefinition,
     asset,
 )
 
 from assets.candles import days_by_exchange
-from ml.marketdata.resample import MTF_TIMEFRAMES, bucket_bounds, resample, span_for_day
+from ml.marketdata.resample import MTF_TIMEFRAMES, bucket_bounds, bucket_end, resample, span_for_day
 from ml.marketdata.timeframes import day_bounds
 from resources.exchanges.resource import ExchangeResource
 from resources.warehouse.resource import WarehouseResource
@@ -27,10 +29,27 @@ from resources.warehouse.store import Warehouse
 
 
 @dataclass
+class MtfDay:
+    """One day's own figures: its stored 1h candles and the buckets of each timeframe covering it."""
+
+    hourly_candles: int = 0
+    symbols: int = 0
+    candles_by_timeframe: dict[str, int] = field(default_factory=dict)
+    incomplete: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class MtfReport:
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     pending: int = 0
+    days: dict[str, MtfDay] = field(default_factory=dict)
+
+
+def _covering(frame: pl.DataFrame, timeframe: str, day: str) -> pl.DataFrame:
+    """Rows of ``frame`` (bucket open times ``ts``) whose ``timeframe`` bucket overlaps ``day``."""
+    start, end = day_bounds(day)
+    return frame.filter((pl.col("ts") < end) & (bucket_end(pl.col("ts"), timeframe) > start))
 
 
 def build_multi_timeframe(warehouse: Warehouse, *, exchange: str, days: Iterable[str], now: datetime,
@@ -41,6 +60,7 @@ def build_multi_timeframe(warehouse: Warehouse, *, exchange: str, days: Iterable
     overlapping its edges) are read once, so memory is bounded by about five weeks of 1h candles.
     Only complete buckets are written; a bucket that has closed but lacks hours is reported in
     ``incomplete`` and any candle previously stored for it is removed (never built from fewer hours).
+    ``days`` holds each day's own figures (its 1h candles, the candles of each timeframe covering it).
     """
     report = MtfReport()
     for _, month_days in groupby(sorted(days), key=lambda d: d[:7]):
@@ -50,6 +70,10 @@ def build_multi_timeframe(warehouse: Warehouse, *, exchange: str, days: Iterable
         span_start, _ = span_for_day(first_day, timeframes)
         _, span_end = span_for_day(last_day, timeframes)
         hourly = warehouse.read_candles(timeframe="1h", exchange=exchange, start=span_start, end=span_end)
+        for day in chunk:
+            start, end = day_bounds(day)
+            own = hourly.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+            report.days[day] = MtfDay(hourly_candles=own.height, symbols=own.get_column("symbol").n_unique())
         symbols = hourly.get_column("symbol").unique().sort().to_list()
         if not symbols:
             continue
@@ -64,16 +88,28 @@ def build_multi_timeframe(warehouse: Warehouse, *, exchange: str, days: Iterable
                 pl.col("hours_present") < pl.col("hours_expected"))
             still_open = incomplete.height - closed.height
             report.pending += still_open
-            report.incomplete.extend(
-                {**row, "ts": row["ts"].isoformat()} for row in closed.filter(
-                    _closed_before(now, timeframe)).iter_rows(named=True))
+            lacking = closed.filter(_closed_before(now, timeframe))
+            report.incomplete.extend(_listed(lacking))
+            for day in chunk:
+                report.days[day].candles_by_timeframe[timeframe] = _covering(complete, timeframe, day).height
+                report.days[day].incomplete.extend(_listed(_covering(lacking, timeframe, day)))
     return report
 
 
-def _closed_before(now: datetime, timeframe: str) -> pl.Expr:
-    from ml.marketdata.resample import bucket_end
+def _listed(buckets: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{**row, "ts": row["ts"].isoformat()} for row in buckets.iter_rows(named=True)]
 
+
+def _closed_before(now: datetime, timeframe: str) -> pl.Expr:
     return bucket_end(pl.col("ts"), timeframe) <= now
+
+
+def _day_metadata(own: MtfDay) -> dict[str, Any]:
+    return {
+        "rows": sum(own.candles_by_timeframe.values()), "hourly_candles": own.hourly_candles, "symbols": own.symbols,
+        "candles_by_timeframe": MetadataValue.json(own.candles_by_timeframe),
+        "incomplete_buckets": len(own.incomplete), "incomplete": MetadataValue.json(own.incomplete[:200]),
+    }
 
 
 def build_mtf_asset(partitions_def: MultiPartitionsDefinition) -> AssetsDefinition:
@@ -91,18 +127,17 @@ def build_mtf_asset(partitions_def: MultiPartitionsDefinition) -> AssetsDefiniti
     def candles_mtf(context: AssetExecutionContext, exchanges: ExchangeResource,
                     warehouse: WarehouseResource) -> MaterializeResult:
         store, now = warehouse.store(), exchanges.clock()()
-        rows: dict[str, int] = defaultdict(int)
-        incomplete: list[dict[str, Any]] = []
         for exchange, days in days_by_exchange(context).items():
             report = build_multi_timeframe(store, exchange=exchange, days=days, now=now)
-            for timeframe, count in report.rows.items():
-                rows[timeframe] += count
-            incomplete.extend({"exchange": exchange, **row} for row in report.incomplete)
-        if incomplete:
-            context.log.warning("%d closed buckets lack 1h candles and were not built", len(incomplete))
-        return MaterializeResult(metadata={
-            "rows": sum(rows.values()), "rows_by_timeframe": MetadataValue.json(dict(rows)),
-            "incomplete_buckets": len(incomplete), "incomplete": MetadataValue.json(incomplete[:200]),
-        })
+            for day, own in sorted(report.days.items()):
+                context.add_asset_metadata(partition_key=MultiPartitionKey({"date": day, "exchange": exchange}),
+                                           metadata=_day_metadata(own))
+            incomplete = [{"exchange": exchange, **row} for row in report.incomplete]
+            if incomplete:
+                context.log.warning("%s: %d closed buckets lack 1h candles and were not built: %s", exchange,
+                                    len(incomplete), json.dumps(incomplete[:20]))
+            context.log.info("%s: %d candles over %d days (%s)", exchange, sum(report.rows.values()), len(days),
+                             dict(report.rows))
+        return MaterializeResult()
 
     return candles_mtf

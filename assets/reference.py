@@ -32,7 +32,7 @@ def markets(context: AssetExecutionContext, exchanges: ExchangeResource,
     counts: dict[str, int] = {}
     failures: dict[str, str] = {}
     for exchange in exchanges.exchanges:
-        client = exchanges.client(exchange)
+        client = exchanges.client(exchange, log=context.log)
         try:
             with exchange_slot(context.instance, exchange=exchange, run_id=context.run.run_id,
                                step_key=context.get_step_execution_context().step.key, log=context.log):
@@ -63,7 +63,7 @@ def derivatives(context: AssetExecutionContext, exchanges: ExchangeResource,
                                 & pl.col("active")).get_column("symbol").to_list()
         if not perps:
             continue
-        client = exchanges.client(exchange)
+        client = exchanges.client(exchange, market_types=("swap",), log=context.log)
         try:
             with exchange_slot(context.instance, exchange=exchange, run_id=context.run.run_id,
                                step_key=context.get_step_execution_context().step.key, log=context.log):

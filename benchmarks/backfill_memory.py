@@ -113,14 +113,14 @@ def _backfill(home: Path, days: int, symbols: int, checks: bool) -> dict[str, An
         seconds = time.perf_counter() - started
         peak_mb, cpu_seconds = _peak_mb(), _cpu_seconds() - cpu_before
         materializations = result.asset_materializations_for_node("candles_1m")
-        metadata = materializations[0].metadata if materializations else {}
+        per_partition = [m.metadata for m in materializations]  # each partition reports its own figures
         steps = {event.step_key: event.event_specific_data.duration_ms / 1000
                  for event in result.all_events if event.is_step_success and event.step_key}
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     return {
         "days": days, "partitions": len(materializations), "success": result.success,
-        "rows": int(metadata["rows"].value) if "rows" in metadata else 0,
-        "symbols": int(metadata["symbols_fetched"].value) if "symbols_fetched" in metadata else 0,
+        "rows": sum(int(m["rows"].value) for m in per_partition if "rows" in m),
+        "symbols": max((int(m["symbols_fetched"].value) for m in per_partition if "symbols_fetched" in m), default=0),
         "seconds": seconds, "cpu_seconds": cpu_seconds, "asset_seconds": steps.get("candles_1m", 0.0),
         "check_seconds": sum(v for k, v in steps.items() if k != "candles_1m"), "checks": checks,
         "rss_before_mb": before_mb, "peak_before_mb": peak_before_mb, "peak_mb": peak_mb,

@@ -53,8 +53,12 @@ class RetryPolicy:
             wait = max(wait, min(error.retry_after, self.max_delay * 4))
         return wait
 
-    def call(self, fn: Callable[[], T], *, what: str) -> T:
-        """Run ``fn``; retry it on :class:`TransientError`; re-raise anything else at once."""
+    def call(self, fn: Callable[[], T], *, what: str, log: logging.Logger | None = None) -> T:
+        """Run ``fn``; retry it on :class:`TransientError`; re-raise anything else at once.
+
+        Each retry is logged as a warning on ``log`` (e.g. a Dagster step's ``context.log``, so
+        it reaches the run log), or on this module's logger.
+        """
         for retry_number in range(self.attempts):
             try:
                 return fn()
@@ -66,6 +70,9 @@ class RetryPolicy:
                         source=error.source,
                     ) from error
                 wait = self.delay(retry_number, error)
-                logger.warning("%s failed (%s); retry %d in %.2fs", what, error, retry_number + 1, wait)
+                (log or logger).warning(
+                    "%s failed (%s); retry %d of %d in %.2fs",
+                    what, error, retry_number + 1, self.attempts - 1, wait,
+                )
                 self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -21,7 +21,13 @@ from ml.marketdata.timeframes import HOUR_MS, from_ms, timeframe_ms, to_ms
 from resources.exchanges.base import Clock
 from resources.exchanges.ccxt_errors import SHAPE_ERRORS, translate_ccxt_error
 from resources.exchanges.ccxt_setup import build_exchange, ohlcv_page_limit
-from resources.exchanges.errors import MarketDataError, PermanentError, UnknownSymbolError
+from resources.exchanges.errors import (
+    ExchangeUnreachableError,
+    MarketDataError,
+    PermanentError,
+    RetriesExhaustedError,
+    UnknownSymbolError,
+)
 from resources.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -43,7 +49,8 @@ class CcxtExchange:
     api_key, secret, password
         Optional credentials (public market data needs none); never logged.
     market_types
-        Which of ``"spot"`` and ``"swap"`` (USDT-settled linear perpetuals) to load.
+        Which of ``"spot"`` and ``"swap"`` (USDT-settled linear perpetuals) to load; a client that
+        fetches spot candles only passes ``("spot",)`` and never requests the futures listings.
     url_overrides
         ``{"https://api.binance.com": "http://127.0.0.1:PORT/api.binance.com", ...}`` (a key may
         also be a bare host): every API base URL whose origin is a key is rewritten, including
@@ -58,6 +65,9 @@ class CcxtExchange:
         Quote (and settlement) currency of the universe.
     rate_limit_ms
         Override ccxt's minimum spacing of requests; ``None`` keeps the exchange's own.
+    log
+        Where retries and per-symbol failures are logged (a Dagster step passes ``context.log``
+        so they reach the run log); default: this module's logger.
     """
 
     def __init__(
@@ -74,6 +84,7 @@ class CcxtExchange:
         timeout_ms: int = 10_000,
         quote: str = "USDT",
         rate_limit_ms: int | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         self._exchange = build_exchange(
             name,
@@ -88,6 +99,8 @@ class CcxtExchange:
         self.quote = quote
         self._retry = retry or RetryPolicy()
         self._clock = clock or _utc_now
+        self._log = log or logger
+        self._unreachable: ExchangeUnreachableError | None = None
 
     def __repr__(self) -> str:
         return (
@@ -122,11 +135,29 @@ class CcxtExchange:
                     last_headers=self._exchange.last_response_headers,
                 ) from error
 
-        return self._retry.call(attempt, what=f"{self.name} {what}")
+        return self._retry.call(attempt, what=f"{self.name} {what}", log=self._log)
 
     def _markets(self) -> dict[str, dict[str, Any]]:
+        """The loaded markets, loading them on first use.
+
+        Every candle and derivatives call needs them, so a load that fails through every retry
+        means the exchange cannot be used at all: that raises :class:`ExchangeUnreachableError`,
+        and so does every later call, without asking the exchange again.
+        """
+        if self._unreachable is not None:
+            raise self._unreachable
         if not self._exchange.markets:
-            self._call(self._exchange.load_markets, what="load_markets")
+            since = self.now()
+            try:
+                self._call(self._exchange.load_markets, what="load_markets")
+            except RetriesExhaustedError as error:
+                self._unreachable = ExchangeUnreachableError(
+                    self.name,
+                    since=since,
+                    evidence=f"its markets could not be loaded in {self._retry.attempts} attempts",
+                    last_error=str(error.__cause__ or error),
+                )
+                raise self._unreachable from error
         return self._exchange.markets
 
     def _market(self, symbol: str) -> dict[str, Any]:
@@ -168,7 +199,7 @@ class CcxtExchange:
                     what=f"fetch_tickers({market_type})",
                 )
             except MarketDataError as error:
-                logger.warning(
+                self._log.warning(
                     "%s: no 24h volumes for %s markets, keeping them with null volume: %s",
                     self.name,
                     market_type,
@@ -204,7 +235,7 @@ class CcxtExchange:
             }
             for m in universe
         ]
-        logger.info(
+        self._log.info(
             "%s: %d markets in the universe (%d with volume)",
             self.name,
             len(rows),
@@ -270,7 +301,7 @@ class CcxtExchange:
             fresh = [int(r[0]) for r in page if int(r[0]) >= since]
             next_since = max(fresh) + step if fresh else window_end
             if next_since <= since:  # cannot happen with the rule above; never loop forever
-                logger.warning(
+                self._log.warning(
                     "%s %s %s: page made no progress at %d; stopping",
                     self.name,
                     symbol,
@@ -337,7 +368,7 @@ class CcxtExchange:
             try:
                 rows.append(self._derivatives_row(symbol, observed_ms))
             except MarketDataError as error:
-                logger.warning("%s: derivatives for %s failed: %s", self.name, symbol, error)
+                self._log.warning("%s: derivatives for %s failed: %s", self.name, symbol, error)
                 errors[symbol] = str(error)
         schema = {
             k: (pl.Int64() if k in ("ts", "next_funding_ts") else v)

@@ -7,6 +7,8 @@ transient (retry with backoff), rate limited (retry after the server's delay) an
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class MarketDataError(Exception):
     """Base class for every error raised by a market-data client."""
@@ -42,3 +44,25 @@ class UnknownSymbolError(PermanentError):
 
 class RetriesExhaustedError(MarketDataError):
     """A transient failure persisted through every retry."""
+
+
+class ExchangeUnreachableError(MarketDataError):
+    """The exchange stopped answering: stop asking it.
+
+    Raised once per exchange (for instance when its markets cannot be loaded, or when several
+    symbols in a row fail through every retry) so the caller gives up on it instead of retrying
+    each remaining symbol and day. ``since`` is when the first of those failures started (the
+    client's clock); ``evidence`` says what failed.
+    """
+
+    def __init__(self, exchange: str, *, since: datetime, evidence: str, last_error: str) -> None:
+        super().__init__(
+            f"unreachable since {since.isoformat()} ({evidence}); stopped asking it. Last error: "
+            f"{last_error}. Check the network, the exchange status page and the configured base "
+            "URL (url_overrides).",
+            source=exchange,
+        )
+        self.exchange = exchange
+        self.since = since
+        self.evidence = evidence
+        self.last_error = last_error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from dagster import Config, ConfigurableResource
@@ -53,14 +55,27 @@ class ExchangeResource(ConfigurableResource):
     url_overrides: dict[str, str] = Field(
         default_factory=dict, description="API host -> base URL (point ccxt at a proxy or replay server)"
     )
+    retry_attempts: int = Field(default=5, ge=1, description="attempts per exchange request (transient errors)")
+    retry_base_delay_s: float = Field(default=0.5, ge=0, description="first backoff step; doubles per retry")
+    retry_max_delay_s: float = Field(default=30.0, ge=0, description="longest backoff between two attempts")
+    unreachable_after: int = Field(
+        default=3, ge=1,
+        description="symbol-days in a row failing through every retry after which an exchange is declared "
+        "unreachable and not asked again in that run",
+    )
 
     def clock(self) -> Clock:
         if self.frozen_clock:
             return fixed_clock(self.frozen_clock)
         return lambda: datetime.now(UTC)
 
-    def client(self, exchange: str) -> ExchangeClient:
-        """A new client for ``exchange``; the caller closes it."""
+    def client(self, exchange: str, *, market_types: Sequence[str] | None = None,
+               log: logging.Logger | None = None) -> ExchangeClient:
+        """A new client for ``exchange``; the caller closes it.
+
+        ``market_types`` limits which market listings a live client loads (default spot and swap);
+        ``log`` receives its retries and failures (pass a Dagster step's ``context.log``).
+        """
         if exchange not in self.exchanges:
             raise UnknownExchangeError(
                 f"{exchange!r} is not configured; configured exchanges: {', '.join(self.exchanges)} "
@@ -77,6 +92,7 @@ class ExchangeResource(ConfigurableResource):
             )
         if exchange in LIVE_EXCHANGES:
             from resources.exchanges.ccxt_client import CcxtExchange
+            from resources.retry import RetryPolicy
 
             creds = next((c for c in self.credentials if c.exchange == exchange), None)
             return CcxtExchange(
@@ -87,6 +103,10 @@ class ExchangeResource(ConfigurableResource):
                 url_overrides=self.url_overrides or None,
                 clock=self.clock() if self.frozen_clock else None,
                 quote=self.quote,
+                market_types=tuple(market_types or ("spot", "swap")),
+                retry=RetryPolicy(attempts=self.retry_attempts, base_delay=self.retry_base_delay_s,
+                                  max_delay=self.retry_max_delay_s),
+                log=log,
             )
         raise UnknownExchangeError(
             f"unknown exchange {exchange!r}: use sim, sim_<venue> or one of {', '.join(LIVE_EXCHANGES)}"

@@ -43,8 +43,18 @@ def test_partitions_equal_one_full_history_computation(tmp_path: Path) -> None:
             instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: "2024-02-20|sim",
                                      ASSET_PARTITION_RANGE_END_TAG: "2024-03-11|sim"})
         assert result.success
-    metadata = result.asset_materializations_for_node("indicators")[0].metadata
-    assert set(metadata["rows_by_timeframe"].value) >= {"1h", "2h", "4h", "12h", "1d", "3d", "1w"}
+    events = result.asset_materializations_for_node("indicators")
+    timeframes = {tf for event in events for tf in event.metadata["rows_by_timeframe"].value}
+    assert timeframes >= {"1h", "2h", "4h", "12h", "1d", "3d", "1w"}
+    assert len(events) == 21
+    for event in events:  # each partition counts the indicators of the candles closing on its own day
+        day = str(event.partition).split("|")[0]
+        own = event.metadata["rows_by_timeframe"].value
+        for timeframe in ("1h", "1d", "1w"):
+            start, end = closing_slice(day, timeframe)
+            stored = warehouse.read_indicators(timeframe=timeframe, exchange="sim", start=start, end=end).height
+            assert own.get(timeframe, 0) == stored, (day, timeframe)
+        assert event.metadata["rows"].value == sum(own.values())
     stored = warehouse.read_indicators(timeframe="1h", exchange="sim", symbols=["BTC/USDT", "PEPE/USDT"])
     candles = warehouse.read_candles(timeframe="1h", exchange="sim", symbols=["BTC/USDT", "PEPE/USDT"])
     assert stored.height == candles.height

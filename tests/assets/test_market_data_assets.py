@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import BackfillPolicy, DagsterInstance, Definitions, MultiPartitionKey
+from dagster import AssetKey, BackfillPolicy, DagsterInstance, Definitions, MultiPartitionKey
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -98,9 +98,11 @@ def test_one_failing_symbol_never_stops_the_others(tmp_path: Path, instance: Dag
     _run(defs, "markets_job", instance)
     result = _run(defs, "candles_1h_job", instance, partition_key=_key("2024-03-11"))
     assert result.success
-    metadata = result.asset_materializations_for_node("candles_1h")[0].metadata
-    assert metadata["failed_symbols"].value == 2
-    assert set(metadata["failures"].value) == {"sim ETH/USDT 2024-03-11", "sim DOGE/USDT 2024-03-11"}
+    (materialization,) = result.asset_materializations_for_node("candles_1h")
+    metadata = materialization.metadata
+    assert metadata["symbols_failed"].value == 2
+    assert metadata["symbols_fetched"].value == metadata["symbols_tracked"].value - 2
+    assert set(metadata["failures"].value) == {"ETH/USDT", "DOGE/USDT"}
     symbols = set(warehouse.read_candles(timeframe="1h").get_column("symbol").unique().to_list())
     assert "BTC/USDT" in symbols and "ETH/USDT" not in symbols
     gaps = {e.check_name: e for e in result.get_asset_check_evaluations()}["no_gaps"]
@@ -115,7 +117,13 @@ def test_the_step_fails_when_every_symbol_fails(tmp_path: Path, instance: Dagste
     defs, _ = sim_definitions(tmp_path, failing=every_symbol)
     result = _run(defs, "candles_1h_job", instance, partition_key=_key("2024-03-11"))
     assert not result.success
-    assert "every 1h symbol failed on sim" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "sim: no 1h symbol stored on any day of the run" in error
+    # three symbols in a row failed: the simulated venue counts as unreachable, the rest is not asked
+    assert "sim: unreachable since 2024-03-12T09:30:00+00:00 (3 symbol-days in a row" in error
+    assert "2024-03-11|sim: 3 symbols failed; " in error and " not attempted: sim unreachable" in error
+    assert result.asset_materializations_for_node("candles_1h") == []
+    assert instance.get_materialized_partitions(AssetKey("candles_1h")) == set()
 
 
 def test_candles_without_a_universe_fail_clearly(sim_defs: tuple[Definitions, Warehouse],

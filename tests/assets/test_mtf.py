@@ -39,6 +39,23 @@ def test_backfill_builds_every_timeframe_from_the_stored_hours(tmp_path: Path, i
     daily = warehouse.read_candles(timeframe="1d", exchange="sim", symbols=["BTC/USDT"])
     assert daily.get_column("ts").max() == datetime(2024, 3, 11, tzinfo=UTC)  # today is still open
 
+    # each partition reports its own day: its 1h candles and the candles of each timeframe covering it
+    events = {str(e.partition): e.metadata for e in result.asset_materializations_for_node("candles_mtf")}
+    assert len(events) == 16
+    symbols = hourly.get_column("symbol").n_unique()
+    for key, metadata in events.items():
+        day = datetime.fromisoformat(key.split("|")[0]).replace(tzinfo=UTC)
+        own = hourly.filter((pl.col("ts") >= day) & (pl.col("ts") < day + timedelta(days=1)))
+        assert metadata["hourly_candles"].value == own.height, key
+        covering = metadata["candles_by_timeframe"].value
+        stored_1d = warehouse.read_candles(timeframe="1d", exchange="sim", start=day, end=day + timedelta(days=1))
+        assert covering["1d"] == stored_1d.height, key
+        assert covering["2h"] == warehouse.read_candles(
+            timeframe="2h", exchange="sim", start=day, end=day + timedelta(days=1)).height, key
+    assert events["2024-03-11|sim"]["candles_by_timeframe"].value["1d"] == symbols
+    assert events["2024-03-12|sim"]["hourly_candles"].value == 9 * symbols  # 00:00 .. 08:00 closed at 09:30
+    assert events["2024-03-12|sim"]["candles_by_timeframe"].value["1d"] == 0
+
 
 def test_a_missing_hour_is_reported_and_the_bucket_not_built(tmp_path: Path, instance: DagsterInstance) -> None:
     defs, settings = sim_definitions(tmp_path, now=NOW)

@@ -18,6 +18,7 @@ from ml.marketdata.frames import MARKET_SCHEMA, OHLCV_SCHEMA
 from resources.exchanges.base import ExchangeClient
 from resources.exchanges.ccxt_client import CcxtExchange
 from resources.exchanges.errors import (
+    ExchangeUnreachableError,
     PermanentError,
     RetriesExhaustedError,
     UnknownExchangeError,
@@ -59,6 +60,7 @@ def make_client(
     sleep: RecordingSleep | None = None,
     attempts: int = 4,
     timeout_ms: int = 2_000,
+    market_types: tuple[str, ...] = ("spot", "swap"),
 ) -> CcxtExchange:
     retry = RetryPolicy(
         attempts=attempts, base_delay=0.01, max_delay=30.0, sleep=sleep or RecordingSleep()
@@ -70,6 +72,7 @@ def make_client(
         clock=lambda: at(now_ms),
         timeout_ms=timeout_ms,
         rate_limit_ms=1,
+        market_types=market_types,
     )
 
 
@@ -332,6 +335,39 @@ def test_a_fault_that_never_clears_exhausts_the_retries(
     assert "502" in str(info.value)
     assert len(replay.requests_to(KLINES["binance"][1])) == 3
     assert len(sleep.waits) == 2
+
+
+def test_markets_that_cannot_be_loaded_make_the_exchange_unreachable_once(
+    replay: ExchangeReplay, span: tuple[int, int, int]
+) -> None:
+    """Every later call fails at once with the same message instead of reloading the markets."""
+    replay.inject(".", forever=Fault.dropped())
+    sleep = RecordingSleep()
+    client = make_client(replay, "binance", now_ms=span[2], sleep=sleep, attempts=3)
+    frame, errors = client.fetch_derivatives(["BTC/USDT:USDT", "ETH/USDT:USDT", "DOGE/USDT:USDT"])
+    with pytest.raises(ExchangeUnreachableError) as info:
+        client.fetch_ohlcv("BTC/USDT", "1m", at(span[0]), at(span[1]))
+    assert frame.height == 0
+    assert [r.target for r in replay.requests] == ["api.binance.com/api/v3/exchangeInfo"] * 3
+    assert len(sleep.waits) == 2
+    assert set(errors.values()) == {str(info.value)}
+    assert str(info.value).startswith(
+        f"binance: unreachable since {at(span[2]).isoformat()} (its markets could not be loaded in 3 "
+        "attempts); stopped asking it. Last error: binance: load_markets: NetworkError"
+    )
+
+
+def test_a_spot_client_loads_only_the_spot_markets(
+    replay: ExchangeReplay, span: tuple[int, int, int]
+) -> None:
+    start, end, now = span
+    client = make_client(replay, "binance", now_ms=now, market_types=("spot",))
+    frame = client.fetch_ohlcv("BTC/USDT", "1m", at(start), at(end))
+    assert frame.equals(expected_candles(replay.candles, start, end, now))
+    assert not replay.requests_to(r"fapi\.binance\.com")
+    assert len(replay.requests_to(r"api\.binance\.com/api/v3/exchangeInfo")) == 1
+    with pytest.raises(UnknownSymbolError, match="not listed among the loaded spot markets"):
+        client.fetch_ohlcv("BTC/USDT:USDT", "1m", at(start), at(end))
 
 
 def test_unknown_symbol_fails_before_any_request(

@@ -23,7 +23,9 @@ Requests arrive as ``/<host>/<path>?<query>`` because the client rewrites every 
   first, the first ``limit`` from ``start`` when only ``start`` is given, else the newest ``limit``.
   **Synthetic:** the columns the source lacks (close time, quote volume, trade count: ``"0"``),
   and the served symbol (:data:`KLINE_SYMBOLS`; the source file does not name its market).
-* Faults (:class:`Fault`) and :meth:`ExchangeReplay.add_json_route` answers are synthetic.
+* Faults (:class:`Fault`) and :meth:`ExchangeReplay.add_json_route` answers are synthetic, and
+  so is serving the same real candles under further market ids (``kline_symbols``), which lets a
+  test track several symbols.
 
 Every request is recorded (:attr:`ExchangeReplay.requests`) so a test can assert what ccxt sent.
 """
@@ -65,7 +67,7 @@ MINUTE_MS = 60_000
 _JSON = "application/json"
 
 Candle = tuple[int, float, float, float, float, float]
-FaultKind = Literal["respond", "truncate", "delay", "scramble"]
+FaultKind = Literal["respond", "truncate", "delay", "scramble", "drop"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ class Fault:
 
     ``respond`` answers ``status``/``body``/``headers`` instead of the replay; ``truncate`` serves
     the normal body cut to half its length; ``delay`` sleeps ``delay_s`` before answering
-    normally; ``scramble`` (kline routes only) shuffles the page and repeats some of its candles.
+    normally; ``scramble`` (kline routes only) shuffles the page and repeats some of its candles;
+    ``drop`` closes the connection without answering (a server that died behind its address).
     """
 
     kind: FaultKind
@@ -115,6 +118,11 @@ class Fault:
     def truncated_json(cls) -> Fault:
         """A 200 whose body is the normal one cut in half: JSON that does not parse."""
         return cls("truncate")
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        """No answer at all: the connection is closed as soon as the request has been read."""
+        return cls("drop", status=0)
 
     @classmethod
     def scrambled(cls, seed: int = 7) -> Fault:
@@ -262,9 +270,15 @@ def _limit(query: dict[str, str], default: int, cap: int) -> int:
 class _Klines:
     """Pages of real candles in Binance, OKX and Bybit wire formats (see the module docstring)."""
 
-    def __init__(self, candles: Sequence[Candle], now_ms: int | None) -> None:
+    def __init__(
+        self,
+        candles: Sequence[Candle],
+        now_ms: int | None,
+        symbols: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.now_ms = now_ms if now_ms is not None else candles[-1][0] + MINUTE_MS
         self.rows = [c for c in candles if c[0] <= self.now_ms]
+        self.symbols = symbols or KLINE_SYMBOLS
 
     def _open(self, ts: int) -> bool:
         return ts + MINUTE_MS > self.now_ms
@@ -297,7 +311,7 @@ class _Klines:
         return out
 
     def _binance(self, host: str, q: dict[str, str], scramble: Fault | None) -> tuple[int, Any]:
-        if q.get("symbol") not in KLINE_SYMBOLS[host]:
+        if q.get("symbol") not in self.symbols[host]:
             return 400, {"code": -1121, "msg": "Invalid symbol."}
         if q.get("interval") != "1m":
             return 400, {"code": -1120, "msg": "Invalid interval."}
@@ -324,7 +338,7 @@ class _Klines:
         ]
 
     def _okx(self, history: bool, q: dict[str, str], scramble: Fault | None) -> tuple[int, Any]:
-        if q.get("instId") not in KLINE_SYMBOLS["www.okx.com"]:
+        if q.get("instId") not in self.symbols["www.okx.com"]:
             return 200, {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
         if q.get("bar") != "1m":
             return 200, {"code": "51000", "msg": "Parameter bar error", "data": []}
@@ -351,7 +365,7 @@ class _Klines:
         return 200, {"code": "0", "msg": "", "data": data}
 
     def _bybit(self, q: dict[str, str], scramble: Fault | None) -> tuple[int, Any]:
-        if q.get("symbol") not in KLINE_SYMBOLS["api.bybit.com"]:
+        if q.get("symbol") not in self.symbols["api.bybit.com"]:
             return 200, {
                 "retCode": 10001,
                 "retMsg": "Not supported symbols",
@@ -418,6 +432,9 @@ class ExchangeReplay:
     market_now_ms
         The exchange's "now" for kline routes: later candles do not exist yet and the candle
         containing it is served as still open (OKX ``confirm = "0"``). Default: after the data.
+    kline_symbols
+        Further market ids per host (e.g. ``{"api.binance.com": {"ETHUSDT"}}``) answered with the
+        same real candles as :data:`KLINE_SYMBOLS` (synthetic: the source has one market).
     """
 
     def __init__(
@@ -426,11 +443,16 @@ class ExchangeReplay:
         bodies: Iterable[str] | None = None,
         market_now_ms: int | None = None,
         fixtures: Path | None = None,
+        kline_symbols: dict[str, Iterable[str]] | None = None,
     ) -> None:
         self.fixtures = fixtures or shared_fixtures_dir()
         self._routes = load_manifest_routes(self.fixtures, bodies)
         self.candles = real_candles(self.fixtures)
-        self._klines = _Klines(self.candles, market_now_ms)
+        served = {
+            host: ids | frozenset((kline_symbols or {}).get(host, ()))
+            for host, ids in KLINE_SYMBOLS.items()
+        }
+        self._klines = _Klines(self.candles, market_now_ms, served)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Injected] = []
@@ -548,6 +570,13 @@ class ExchangeReplay:
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         fault = self._next_fault(host + path)
         headers: tuple[tuple[str, str], ...] = ()
+        if fault is not None and fault.kind == "drop":
+            with self._lock:
+                self._requests.append(
+                    RecordedRequest(handler.command, host, path, query, 0, fault.kind)
+                )
+            handler.close_connection = True
+            return
         if fault is not None and fault.kind == "respond":
             status, body, content_type = fault.status, fault.body, _JSON
             headers = fault.headers
