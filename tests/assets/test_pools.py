@@ -35,6 +35,8 @@ from tests.assets.pool_processes import claims, start_slot_process, wait_until
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DEADLINE_S = 60.0
 
+pytestmark = pytest.mark.timeout(300)  # a pool that never frees must fail the test, not hang the suite
+
 
 class RecordingLog:
     """A run log that keeps its lines, so a test can wait for them."""
