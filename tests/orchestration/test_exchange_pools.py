@@ -114,9 +114,11 @@ def test_a_limit_the_operator_set_with_the_cli_stays(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_after_the_step_holding_the_slot_is_killed_the_next_run_proceeds(tmp_path: Path) -> None:
     dagster_home, env = bare_home(tmp_path)
-    holder = start_cli(materialize("-m", "tests.orchestration.pool_holder_location", "--select", "exchange_slot_holder"),
-                       env, tmp_path / "holder.log")
+    # the storage is created here, before the CLI starts: two processes creating a fresh SQLite
+    # instance at once can both stamp its schema version (a Dagster race, not the pool's)
     with DagsterInstance.from_config(str(dagster_home)) as instance:
+        holder = start_cli(materialize("-m", "tests.orchestration.pool_holder_location", "--select",
+                                       "exchange_slot_holder"), env, tmp_path / "holder.log")
         try:
             wait_until(alive_and(holder, tmp_path / "holder.log", lambda: bool(claims(instance, "sim")[0])),
                        timeout_s=CLI_TIMEOUT_S, message="the holder never took the slot")
@@ -152,8 +154,9 @@ def test_a_step_interrupted_while_it_waits_leaves_no_pending_claim(tmp_path: Pat
         held, pending = claims(instance, "sim")
         assert held == {("held-by-the-test", current_process().claimant("test", "sim"))} and not pending
         assert instance.get_run_by_id(run_id).is_finished  # type: ignore[union-attr]
-        [waiting] = [line for line in run_log(instance, run_id) if line.startswith("waiting")]
-        assert "held by test[sim] pid" in waiting and "dagster instance concurrency set exchange:sim" in waiting
+        waiting = [line for line in run_log(instance, run_id) if line.startswith("waiting")]
+        assert waiting and all("held by test[sim] pid" in line and "dagster instance concurrency set exchange:sim"
+                               in line for line in waiting)
 
 
 def test_the_local_template_loads_with_run_monitoring_and_one_slot_per_exchange(tmp_path: Path) -> None:
