@@ -214,6 +214,8 @@ def ensure_pool_limit(instance: DagsterInstance, pool: str, *, log: RunLog | Non
     limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
     if pool in limits:
         return limits[pool]
+    # Dagster has no "set if absent": a limit an operator sets in the milliseconds between the read
+    # above and the write below could be overwritten, once, on the pool's very first use.
     instance_default = instance.global_op_concurrency_default_limit
     if instance_default is not None:
         storage.initialize_concurrency_limit_to_default(pool)
