@@ -50,6 +50,7 @@ from types import FrameType
 from typing import Protocol
 
 from dagster import DagsterInstance, DagsterRunStatus
+from sqlalchemy.exc import SQLAlchemyError
 
 logger = logging.getLogger(__name__)
 
@@ -217,12 +218,20 @@ def ensure_pool_limit(instance: DagsterInstance, pool: str, *, log: RunLog | Non
     # Dagster has no "set if absent": a limit an operator sets in the milliseconds between the read
     # above and the write below could be overwritten, once, on the pool's very first use.
     instance_default = instance.global_op_concurrency_default_limit
-    if instance_default is not None:
-        storage.initialize_concurrency_limit_to_default(pool)
-        limit, source = instance_default, "the instance's concurrency.pools.default_limit"
-    else:
-        storage.set_concurrency_slots(pool, DEFAULT_EXCHANGE_LIMIT)
-        limit, source = DEFAULT_EXCHANGE_LIMIT, "Signalworks' default: one step per exchange"
+    try:
+        if instance_default is not None:
+            storage.initialize_concurrency_limit_to_default(pool)
+            limit, source = instance_default, "the instance's concurrency.pools.default_limit"
+        else:
+            storage.set_concurrency_slots(pool, DEFAULT_EXCHANGE_LIMIT)
+            limit, source = DEFAULT_EXCHANGE_LIMIT, "Signalworks' default: one step per exchange"
+    except SQLAlchemyError:
+        # Steps that use a new pool at the same moment all insert its limit; on PostgreSQL all but
+        # one fail on the unique key. Whoever won set the limit: use it.
+        limits = {limit.name: limit.limit for limit in storage.get_pool_limits()}
+        if pool in limits:
+            return limits[pool]
+        raise
     (log or logger).info("pool %s had no limit: set it to %d (%s); change it with `%s`",
                          pool, limit, source, limit_command(pool))
     return limit

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,63 +30,18 @@ from assets.pools import (
     stale_claims,
 )
 from tests.assets.conftest import sim_definitions
-from tests.assets.pool_processes import claims, start_slot_process, wait_until
+from tests.assets.pool_processes import (
+    DEADLINE_S,
+    RecordingLog,
+    Worker,
+    claims,
+    join_all,
+    start_slot_process,
+    wait_until,
+)
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-DEADLINE_S = 60.0
-
 pytestmark = pytest.mark.timeout(300)  # a pool that never frees must fail the test, not hang the suite
-
-
-class RecordingLog:
-    """A run log that keeps its lines, so a test can wait for them."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-
-    def info(self, msg: str, *args: object) -> None:
-        self._add(msg % args)
-
-    def warning(self, msg: str, *args: object) -> None:
-        self._add(msg % args)
-
-    def _add(self, line: str) -> None:
-        with self._changed:
-            self.lines.append(line)
-            self._changed.notify_all()
-
-    def matching(self, prefix: str) -> list[str]:
-        with self._changed:
-            return [line for line in self.lines if line.startswith(prefix)]
-
-    def wait_for(self, prefix: str, count: int) -> list[str]:
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self.matching(prefix)) >= count, timeout=DEADLINE_S):
-                raise AssertionError(f"fewer than {count} lines starting {prefix!r}: {self.lines}")
-            return self.matching(prefix)
-
-
-class Worker(threading.Thread):
-    """A thread that keeps what it raised."""
-
-    def __init__(self, name: str, target: Callable[[], None]) -> None:
-        super().__init__(name=name, daemon=True)
-        self._work = target
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._work()
-        except BaseException as error:  # reported by join_all
-            self.error = error
-
-
-def join_all(*workers: Worker) -> None:
-    for worker in workers:
-        worker.join(timeout=DEADLINE_S)
-        assert not worker.is_alive(), f"thread {worker.name} did not finish within {DEADLINE_S:.0f} s"
-        assert worker.error is None, f"thread {worker.name} raised {worker.error!r}"
 
 
 def make_home(tmp_path: Path, kind: str) -> Path:

@@ -13,15 +13,24 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from sqlalchemy.engine import make_url
 
 from assets.pools import current_process, exchange_slot, grace_period, pool_name
-from tests.assets.pool_processes import claims, start_slot_process, wait_until
+from tests.assets.pool_processes import (
+    DEADLINE_S,
+    Worker,
+    claims,
+    join_all,
+    start_slot_process,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -169,17 +178,29 @@ def test_the_local_template_loads_with_run_monitoring_and_one_slot_per_exchange(
         assert instance.event_log_storage.supports_global_concurrency_limits
 
 
-@pytest.mark.postgres
-def test_the_postgres_template_loads_and_its_pools_behave(tmp_path: Path, postgres_url: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def postgres_home(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, *, pool_default: bool = True) -> Path:
+    """``home`` with the PostgreSQL template (its port the test server's) and its variables set;
+    without ``pool_default``, the template less its ``concurrency.pools`` block."""
     url = make_url(postgres_url)
     for variable, value in {"DAGSTER_PG_HOST": url.host, "DAGSTER_PG_USER": url.username,
                             "DAGSTER_PG_PASSWORD": url.password or "", "DAGSTER_PG_DB": url.database}.items():
         monkeypatch.setenv(variable, str(value))
     template = (DEPLOY / "dagster.postgres.yaml").read_text()
     assert "port: 5432" in template
-    (tmp_path / "dagster.yaml").write_text(template.replace("port: 5432", f"port: {url.port}"))
-    with DagsterInstance.from_config(str(tmp_path)) as instance:
+    config = template.replace("port: 5432", f"port: {url.port}")
+    if not pool_default:
+        parsed = yaml.safe_load(config)
+        del parsed["concurrency"]["pools"]
+        config = yaml.safe_dump(parsed)
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(config)
+    return home
+
+
+@pytest.mark.postgres
+def test_the_postgres_template_loads_and_its_pools_behave(tmp_path: Path, postgres_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with DagsterInstance.from_config(str(postgres_home(tmp_path, postgres_url, monkeypatch))) as instance:
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert instance.run_monitoring_enabled and grace_period(instance) == 60
         instance.event_log_storage.set_concurrency_slots(pool_name("binance"), 2)
@@ -200,3 +221,28 @@ def test_the_postgres_template_loads_and_its_pools_behave(tmp_path: Path, postgr
         with exchange_slot(instance, exchange="okx", run_id="run-next", step_key="s", poll_s=0.05):
             assert {run for run, _ in claims(instance, "okx")[0]} == {"run-next"}
         assert claims(instance, "okx") == (set(), set())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("pool_default", [True, False], ids=["template", "no-pool-default"])
+def test_steps_that_first_use_a_pool_at_the_same_moment_all_proceed_on_postgres(
+        tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, pool_default: bool) -> None:
+    steps = 8
+    with DagsterInstance.from_config(str(postgres_home(tmp_path, postgres_url, monkeypatch,
+                                                       pool_default=pool_default))) as instance:
+        together = threading.Barrier(steps)
+        inside: list[str] = []
+
+        def step(run_id: str) -> None:
+            together.wait(timeout=DEADLINE_S)
+            with exchange_slot(instance, exchange="binance", run_id=run_id, step_key="candles_1h", poll_s=0.02):
+                inside.append(run_id)
+
+        workers = [Worker(f"run-{n}", lambda n=n: step(f"run-{n}")) for n in range(steps)]
+        for worker in workers:
+            worker.start()
+        join_all(*workers)
+        assert sorted(inside) == sorted(f"run-{n}" for n in range(steps))
+        [limit] = instance.event_log_storage.get_pool_limits()
+        assert (limit.name, limit.limit) == (pool_name("binance"), 1)
+        assert claims(instance, "binance") == (set(), set())
