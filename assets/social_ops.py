@@ -31,14 +31,16 @@ def validate_calls_op(context: OpExecutionContext, config: ValidateCallsConfig, 
                       dexscreener: DexScreenerResource, social_config: SocialConfigResource,
                       publishers: PublishersResource) -> None:
     engine = warehouse.store().engine
-    fresh = dexscreener.client()
-    cached = dexscreener.cached(dexscreener.client())
+    store = SocialStore(engine)
+    clock = dexscreener.run_clock(min((e.ts for e in store.by_ids(config.event_ids)), default=None))
+    fresh = dexscreener.client(clock.now)
+    cached = dexscreener.cached(dexscreener.client(clock.now), clock.now)
     built = publishers.build()
     outbox = Outbox(engine)
     try:
-        report = validate_calls(config.event_ids, store=SocialStore(engine), engine=engine, fresh=fresh,
-                                cached=cached, config=social_config.load(),
-                                on_enqueued=lambda _signal_id: publish_pending(outbox, built))
+        report = validate_calls(config.event_ids, store=store, engine=engine, fresh=fresh, cached=cached,
+                                config=social_config.load(), clock=clock.now, sleep=clock.sleep,
+                                on_enqueued=lambda _signal_id: publish_pending(outbox, built, now=clock.now()))
     finally:
         for publisher in built:
             publisher.close()
