@@ -138,7 +138,8 @@ def validate_call(call: Call, arrival: PairView | None, closing: PairView | None
         price_at_call=arrival.price_usd if arrival else None, price_at_close=closing.price_usd if closing else None,
         liquidity_usd=pair.liquidity_usd if pair else None, volume_24h_usd=pair.volume_24h_usd if pair else None,
         market_cap_usd=pair.market_cap_usd if pair else None, fdv_usd=pair.fdv_usd if pair else None,
-        pair_age_h=age_s / 3600 if age_s is not None else None,
+        # a pair created after the call (a new pool took over inside the window) counts as brand new
+        pair_age_h=max(age_s, 0.0) / 3600 if age_s is not None else None,
         channels=context.channels, authors=context.authors, mentions=context.mentions,
         channel_weight=call.channel_weight, reputation=reputation.score, spam_score=assessment.score,
         wave_size=wave.size if wave else 0,

@@ -113,3 +113,33 @@ def test_timeline_steps_are_at_the_calls_own_instants() -> None:
     call = _call(7, 12.345, 60)
     arrival, close = validation_timeline([call])
     assert (arrival.at, close.at) == (call.event.ts, call.event.ts + timedelta(seconds=60))
+
+
+@dataclass(frozen=True)
+class Pair:
+    created_at: datetime
+    fetched_at: datetime
+    price_usd: float | None = 1e-5
+    liquidity_usd: float | None = 40_000.0
+    volume_24h_usd: float | None = 90_000.0
+    market_cap_usd: float | None = 80_000.0
+    fdv_usd: float | None = 80_000.0
+    dex: str = "raydium"
+    pair_address: str = "pair"
+    base_symbol: str = "GEM"
+
+    def age(self, at: datetime | None = None) -> float | None:
+        return ((at or self.fetched_at) - self.created_at).total_seconds()
+
+
+def test_a_pool_that_took_over_inside_the_window_counts_as_brand_new_not_as_an_error() -> None:
+    from ml.social.scoring import ScoringParams
+    from ml.social.validation import SpamRules, validate_call
+
+    call = _call(1, 0, 60)
+    arrival = Pair(created_at=at(-7200), fetched_at=at(0))
+    closing = Pair(created_at=at(30), fetched_at=at(60), price_usd=1.2e-5, pair_address="new")
+    result = validate_call(call, arrival, closing, nearby=[call.event], past=[],
+                           spam=SpamRules((), 120.0, 3, 0.9), params=ScoringParams(), now=at(60))
+    assert result.row["pair_age_h"] == 0.0 and result.row["pair_address"] == "new"
+    assert result.row["reaction_pct"] == pytest.approx(20.0) and result.row["validated_at"] == at(60)
