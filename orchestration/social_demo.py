@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import textwrap
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -218,7 +219,9 @@ def _print_verdicts(verdicts: list[tuple[CallRecord, Verdict]], config: Signalwo
             low, high = (fmt.format(known[0]), fmt.format(known[-1])) if known and fmt else ("", "")
             span = "" if not low else f" ({low})" if low == high else f" ({low}..{high})"
             parts.append(f"{name} x{len(values)}{span}")
-        print(f"    {group} ({sum(map(len, tokens.values()))} calls): {', '.join(parts)}")
+        kept = ", ".join(part.replace(" ", "\0") for part in parts)  # lines break between tokens only
+        print(f"    {group} ({sum(map(len, tokens.values()))} calls):")
+        print(textwrap.fill(kept, width=118, initial_indent=" " * 6, subsequent_indent=" " * 6).replace("\0", " "))
 
 
 def _name(record: CallRecord) -> str:
@@ -240,7 +243,7 @@ def _print_publications(path: Path, config: SignalworksSocialConfig) -> None:
         print(f"\n  {publisher.name} ({publisher.kind}, min confidence {publisher.min_confidence:.2f}"
               f"{', chains ' + ','.join(publisher.chains) if publisher.chains else ''}): "
               f"{kinds['sent']} messages, {kinds['review']} to review")
-        for record in records[:2]:
+        for record in sorted(records, key=lambda r: r["review"])[:2]:  # what was sent first, then reviews
             text = record["html"].replace("\n", "\n      ")
             print(f"    -> {text}")
     print()
