@@ -150,7 +150,8 @@ def _arrival_snapshot(cached: Any, fresh: DexScreenerSource, call: Call, report:
         except (MarketDataError, ValueError) as error:
             _failed(call, error, report)
         else:
-            if pair is None or arrival_is_usable(pair.fetched_at, call.event.ts, now):
+            # the call's time was read back from the warehouse (milliseconds on SQLite): compare alike
+            if pair is None or arrival_is_usable(stored_instant(pair.fetched_at), call.event.ts, now):
                 return pair
     return _fetch(fresh, call, report)
 

@@ -33,7 +33,7 @@ from orchestration.settings import Settings
 from resources.clock import StreamClock
 from resources.social_resources import SimDexScreenerResource
 from resources.warehouse.social import SocialStore
-from resources.warehouse.validations import CallRecord, ValidationStore
+from resources.warehouse.validations import CallRecord, ValidationStore, stored_instant
 from streaming.config import SignalworksSocialConfig, load_social_config
 from streaming.events import Event
 from streaming.sources.base import Emit, Source
@@ -103,6 +103,7 @@ def replay_social_stream(settings: Settings, instance: DagsterInstance, *, start
 
     config = load_social_config(settings.social_config)
     simulated = settings.dexscreener == "sim"
+    start = stored_instant(start)  # the stream's events are read back at the warehouse's precision
     clock = StreamClock(start) if simulated else None
     store = SocialStore.from_url(settings.warehouse_url)
     before, count_before = store.max_event_id(), store.count()

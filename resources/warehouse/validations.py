@@ -1,9 +1,9 @@
 """Warehouse access for call validation: ``validations`` and ``tokens`` rows, and what became of
 each validated call (outbox signal and deliveries).
 
-Instants are compared at the precision the warehouse keeps: SQLite stores milliseconds, so a
-run's clock is cut to the millisecond (:func:`stored_instant`) before it is written or compared
-with a stored instant.
+Instants are compared at the precision the warehouse keeps: SQLite stores milliseconds, so an
+instant held in memory is cut to the millisecond (:func:`stored_instant`) before it is compared
+with one read back from the warehouse.
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ class ValidationStore:
                 index_elements=["event_id", "chain", "address"]))
 
     def channel_outcomes(self, channel: str, before: datetime) -> list[CallOutcome]:
-        """Past calls of ``channel`` validated before ``before`` (compared at the stored precision):
-        their reaction is their outcome."""
+        """Past calls of ``channel`` validated before ``before`` (the column type cuts the bound
+        instant like the stored ones, so both engines agree): their reaction is their outcome."""
         query = select(validations.c.validated_at, validations.c.reaction_pct).where(
-            validations.c.channel == channel, validations.c.validated_at < stored_instant(before),
+            validations.c.channel == channel, validations.c.validated_at < before,
             validations.c.reaction_pct.is_not(None))
         with self.engine.connect() as connection:
             return [CallOutcome(ts, channel, float(pct)) for ts, pct in connection.execute(query).all()]

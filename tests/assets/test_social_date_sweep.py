@@ -20,8 +20,10 @@ from orchestration.settings import Settings
 from orchestration.social_demo import call_verdicts, replay_social_stream
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Twelve instants over two years, at different times of day (seconds included).
-DATES = [datetime(2025, 1, 3, 7, 13, 29, tzinfo=UTC) + k * timedelta(days=61, hours=3, minutes=17, seconds=41)
+#: Twelve instants over two years, at different times of day (every other one with microseconds,
+#: finer than SQLite keeps: the replay starts at what the warehouse can hold).
+DATES = [datetime(2025, 1, 3, 7, 13, 29, tzinfo=UTC)
+         + k * timedelta(days=61, hours=3, minutes=17, seconds=41) + (k % 2) * timedelta(microseconds=123_456)
          for k in range(12)]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -32,6 +34,8 @@ def _outcome(home: Path, start: datetime) -> tuple[list[tuple], list[tuple]]:
     with DagsterInstance.ephemeral() as instance:
         replay = replay_social_stream(settings, instance, start=start, speed=float("inf"), run_config=QUIET)
     assert replay.runs and all(run.success for run in replay.runs)
+    assert replay.start == start.replace(microsecond=start.microsecond // 1000 * 1000)
+    start = replay.start
     verdicts = []
     for record, verdict in call_verdicts(settings, replay.keys):
         row = record.row
