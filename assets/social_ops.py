@@ -31,13 +31,16 @@ def validate_calls_op(context: OpExecutionContext, config: ValidateCallsConfig, 
                       dexscreener: DexScreenerResource, social_config: SocialConfigResource,
                       publishers: PublishersResource) -> None:
     engine = warehouse.store().engine
+    store = SocialStore(engine)
+    clock = dexscreener.run_clock(min((e.ts for e in store.by_ids(config.event_ids)), default=None))
     outbox = Outbox(engine)
-    with dexscreener.session() as dex:  # one client and the cache file, closed when the run is done
+    with dexscreener.session(clock.now) as dex:  # one client and the cache file, closed when the run is done
         built = publishers.build()
         try:
-            report = validate_calls(config.event_ids, store=SocialStore(engine), engine=engine, fresh=dex.client,
-                                    cached=dex.cached, config=social_config.load(),
-                                    on_enqueued=lambda _signal_id: publish_pending(outbox, built))
+            report = validate_calls(config.event_ids, store=store, engine=engine, fresh=dex.client,
+                                    cached=dex.cached, config=social_config.load(), clock=clock.now,
+                                    sleep=clock.sleep,
+                                    on_enqueued=lambda _signal_id: publish_pending(outbox, built, now=clock.now()))
         finally:
             for publisher in built:
                 publisher.close()

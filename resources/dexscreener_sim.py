@@ -2,8 +2,10 @@
 
 :class:`SimDexScreener` answers ``token_pairs``, ``tokens`` and ``best_pair`` with the same
 :class:`~resources.dexscreener.PairSnapshot` objects as the live client, as a pure function of
-``(seed, chain, address, clock time)`` (values change once per UTC minute; only ``fetched_at``
-carries the exact clock time). Any well-formed address gets pairs, so replayed synthetic calls can
+``(seed, chain, address, minutes since the epoch)`` (values change once a minute; only
+``fetched_at`` carries the exact clock time). The epoch is the Unix epoch unless one is given: a
+replay anchors the market at its stream's start, so its calls meet the same market whatever the
+calendar says (see :class:`SimDexScreener`). Any well-formed address gets pairs, so replayed synthetic calls can
 be enriched, except a deterministic ``unknown_fraction`` of addresses (and any address listed in
 ``unknown_addresses``) that DexScreener "does not list": ``[]``, as from the real API.
 
@@ -33,7 +35,7 @@ import math
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -41,6 +43,8 @@ from resources.dexscreener import PairSnapshot, most_liquid
 from resources.exchanges.base import Clock
 
 MINUTES_PER_DAY = 1440
+MINUTE = timedelta(minutes=1)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A listing becomes current this many minutes after its pair is created.
 MIN_AGE_MIN = 60
 _EVM_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -106,14 +110,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _minute(moment: datetime) -> int:
+def _check_aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r} from the clock: it must be timezone-aware")
-    return math.floor(moment.timestamp() / 60)
-
-
-def _at_minute(minute: int) -> datetime:
-    return datetime.fromtimestamp(minute * 60, tz=UTC)
+    return moment
 
 
 def _canonical(chain: str, address: str) -> str:
@@ -251,6 +251,11 @@ class SimDexScreener:
         Selects the simulated world; same seed, chain, address and minute give the same pairs.
     clock
         Returns the current aware UTC time (the real time when ``None``).
+    epoch
+        Where the simulated market's time axis starts (aware; default the Unix epoch). Listings,
+        prices and pairs are a function of the minutes elapsed since it, never of the calendar:
+        a replay passes its stream's start, so the market its calls meet is the same on any day
+        it is replayed.
     unknown_fraction
         Share of well-formed addresses that are "not listed" (decided by a hash of seed, chain and
         address, so the same addresses every time).
@@ -267,6 +272,7 @@ class SimDexScreener:
         *,
         seed: int = 42,
         clock: Clock | None = None,
+        epoch: datetime | None = None,
         unknown_fraction: float = 0.05,
         unknown_addresses: Collection[str] = (),
     ) -> None:
@@ -278,9 +284,18 @@ class SimDexScreener:
             a.lower() if a.startswith("0x") else a for a in unknown_addresses
         )
         self._clock: Clock = clock if clock is not None else _utc_now
+        self.epoch = _check_aware(epoch) if epoch is not None else UNIX_EPOCH
 
     def __repr__(self) -> str:
-        return f"SimDexScreener(seed={self.seed}, unknown_fraction={self.unknown_fraction})"
+        return (f"SimDexScreener(seed={self.seed}, epoch={self.epoch.isoformat()}, "
+                f"unknown_fraction={self.unknown_fraction})")
+
+    def _minute(self, moment: datetime) -> int:
+        """Whole minutes from the epoch to ``moment`` (floor; exact, no float rounding)."""
+        return (_check_aware(moment) - self.epoch) // MINUTE
+
+    def _at_minute(self, minute: int) -> datetime:
+        return self.epoch + minute * MINUTE
 
     def __enter__(self) -> SimDexScreener:
         return self
@@ -314,12 +329,12 @@ class SimDexScreener:
         if not self.is_listed(chain, address):
             return None
         token = _token(self.seed, chain, _canonical(chain, address))
-        index = (_minute(at or self._clock()) - MIN_AGE_MIN - token.phase) // token.period
+        index = (self._minute(at or self._clock()) - MIN_AGE_MIN - token.phase) // token.period
         created = token.phase + index * token.period
         return SimListing(
             index=index,
-            created_at=_at_minute(created),
-            relists_at=_at_minute(created + token.period + MIN_AGE_MIN),
+            created_at=self._at_minute(created),
+            relists_at=self._at_minute(created + token.period + MIN_AGE_MIN),
         )
 
     def token_pairs(self, chain: str, address: str) -> list[PairSnapshot]:
@@ -342,8 +357,8 @@ class SimDexScreener:
         canonical = _canonical(chain, address)
         token = _token(self.seed, chain, canonical)
         path = _path(self.seed, chain, canonical, listing.index)
-        created = _minute(listing.created_at)
-        i = _minute(now) - created
+        created = self._minute(listing.created_at)
+        i = self._minute(now) - created
         profile = CHAINS[chain]
 
         def change(window: int) -> float:
@@ -379,7 +394,7 @@ class SimDexScreener:
                 base_symbol=token.symbol,
                 quote_address=quote[1],
                 quote_symbol=quote[0],
-                pair_created_at=_at_minute(created_min),
+                pair_created_at=self._at_minute(created_min),
                 price_usd=float(f"{px:.6g}"),
                 liquidity_usd=round(float(path.liquidity[i]) * liq_share, 2),
                 volume_24h_usd=round(volume * vol_share, 2),
@@ -397,7 +412,7 @@ class SimDexScreener:
         specs = [(path.dex, raw, native, created, 1.0, 1.0, 0.0)]
         if path.second is not None:
             dex, delay, liq_share, vol_share, basis = path.second
-            if created + delay <= _minute(now):
+            if created + delay <= self._minute(now):
                 second = hashlib.blake2b(raw, digest_size=32).digest()
                 usdc = ("USDC", profile.usdc_address)
                 specs.append((dex, second, usdc, created + delay, liq_share, vol_share, basis))

@@ -5,12 +5,17 @@ which is a sixth of the default 60 s window: a pump that starts with the call wo
 the reaction factor. So the sidecar fetches each called token's DexScreener pair as soon as the
 event is accepted and stores it in the persistent cache the validation runs share
 (``$SIGNALWORKS_HOME/cache/dexscreener.sqlite``); the run takes a cached snapshot fetched no
-earlier than shortly before the call as the call's arrival snapshot (see ``assets/validation.py``).
+earlier than shortly before the call, and not after the run's present, as the call's arrival
+snapshot (see ``assets/validation.py``).
 
 Fetches run on one worker thread, batched per chain (DexScreener's ``tokens`` endpoint takes 30
 addresses), and a token priced in the last ``fresh_within_s`` seconds is not fetched again, so a
 burst of echoes costs one request. A failed fetch is logged and counted; it never stops the
 sidecar (the run then takes the arrival snapshot itself, later).
+
+In ``lockstep`` (a replay on its own :class:`~resources.clock.StreamClock`), an event's tokens are
+priced before the listener takes the next event, so each call is priced at exactly its stream
+time and a replay's arrival snapshots are the same on every run.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from resources.exchanges.base import Clock
 from resources.exchanges.errors import MarketDataError
 from resources.ttl_cache import CachedDexScreener, PersistentTTLCache
 from streaming.events import Event
@@ -53,12 +60,16 @@ class ArrivalPricer:
         How long the worker gathers calls before fetching, so calls of one burst share a request.
     fresh_within_s
         A cached price younger than this is the arrival snapshot already.
+    lockstep
+        Price each event's tokens before :meth:`arrived` returns (no batching across events).
     """
 
-    def __init__(self, dex: CachedDexScreener, *, batch_s: float = 0.2, fresh_within_s: float = 15.0) -> None:
+    def __init__(self, dex: CachedDexScreener, *, batch_s: float = 0.2, fresh_within_s: float = 15.0,
+                 lockstep: bool = False) -> None:
         self.dex = dex
         self.batch_s = batch_s
         self.fresh_within_s = fresh_within_s
+        self.lockstep = lockstep
         self.stats = ArrivalStats()
         self._queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="arrival-prices")
@@ -71,12 +82,23 @@ class ArrivalPricer:
     def observe(self, event: Event) -> None:
         """Queue the event's tokens (an EVM address whose chain nothing named is left to the run,
         which looks it up chain by chain)."""
-        for token in event.tokens:
-            if token.chain != "evm":
-                self._queue.put_nowait((token.chain, token.address))
+        for item in _priceable(event):
+            self._queue.put_nowait(item)
+
+    async def arrived(self, event: Event) -> None:
+        """The listener's hook for each accepted event: :meth:`observe` it, or in ``lockstep``
+        price its tokens before returning."""
+        if not self.lockstep:
+            self.observe(event)
+            return
+        loop = asyncio.get_running_loop()
+        for chain, addresses in _by_chain(_priceable(event)).items():
+            for start in range(0, len(addresses), MAX_ADDRESSES):
+                await loop.run_in_executor(self._executor, self._price, chain, addresses[start:start + MAX_ADDRESSES])
 
     async def close(self, timeout_s: float = 10.0) -> None:
-        """Price what is queued (within ``timeout_s``), then stop the worker and close the cache."""
+        """Price what is queued (within ``timeout_s``), then stop the worker and close the cache
+        and the client (the live one holds a connection pool; the simulated twin holds nothing)."""
         if self._worker is not None:
             self._queue.put_nowait(None)
             try:
@@ -86,6 +108,9 @@ class ArrivalPricer:
             self._worker = None
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.dex.cache.close()
+        close_client = getattr(self.dex.client, "close", None)
+        if callable(close_client):
+            close_client()
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -120,6 +145,10 @@ class ArrivalPricer:
         self.stats.reused += outcome.reused
 
 
+def _priceable(event: Event) -> list[tuple[str, str]]:
+    return [(token.chain, token.address) for token in event.tokens if token.chain != "evm"]
+
+
 def _by_chain(items: list[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for chain, address in items:
@@ -128,12 +157,20 @@ def _by_chain(items: list[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def arrival_pricer_from_env(environ: Mapping[str, str], home: Path) -> ArrivalPricer:
+def arrival_pricer_from_env(environ: Mapping[str, str], home: Path, *, clock: Clock | None = None,
+                            epoch: datetime | None = None, lockstep: bool = False) -> ArrivalPricer:
     """The pricer on the same DexScreener (``SIGNALWORKS_DEXSCREENER``: sim or live) and cache
-    file as the Dagster code location (``orchestration/definitions.py``)."""
+    file as the Dagster code location (``orchestration/definitions.py``).
+
+    ``clock`` and ``epoch`` put the simulated DexScreener (and the cache's expiry) on a replay's
+    own clock, anchored at its stream's start (see :class:`resources.dexscreener_sim.SimDexScreener`);
+    the live API has only the real time, so they are refused with it.
+    """
     mode = (environ.get("SIGNALWORKS_DEXSCREENER") or "sim").lower()
     cache_path = (home / "cache" / "dexscreener.sqlite").resolve()
     if mode == "live":
+        if clock is not None or epoch is not None:
+            raise ValueError("the live DexScreener runs on the real time: a replay clock needs SIGNALWORKS_DEXSCREENER=sim")
         from resources.dexscreener import DexScreenerClient, shared_rate_limit
 
         client = DexScreenerClient(base_url=environ.get("SIGNALWORKS_DEXSCREENER_BASE_URL")
@@ -141,8 +178,9 @@ def arrival_pricer_from_env(environ: Mapping[str, str], home: Path) -> ArrivalPr
     elif mode == "sim":
         from resources.dexscreener_sim import SimDexScreener
 
-        client = SimDexScreener(seed=int(environ.get("SIGNALWORKS_SIM_SEED") or 42))
+        client = SimDexScreener(seed=int(environ.get("SIGNALWORKS_SIM_SEED") or 42), clock=clock, epoch=epoch)
     else:
         raise ValueError(f"SIGNALWORKS_DEXSCREENER must be sim or live, got {mode!r}")
-    cache = PersistentTTLCache(cache_path)
-    return ArrivalPricer(CachedDexScreener(client, cache))
+    cache = (PersistentTTLCache(cache_path) if clock is None
+             else PersistentTTLCache(cache_path, clock=lambda: clock().timestamp()))
+    return ArrivalPricer(CachedDexScreener(client, cache), lockstep=lockstep)

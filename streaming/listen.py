@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from resources.clock import StreamClock
 from resources.social_config import SignalworksSocialConfig, load_social_config
 from resources.warehouse.engine import make_engine
 from resources.warehouse.social import SocialStore
@@ -82,11 +83,13 @@ def build_sources(
     home: Path,
     replay_path: Path | None = None,
     speed: float | None = None,
+    replay_clock: StreamClock | None = None,
 ) -> list[Source]:
     """The enabled sources of ``config`` (replay, X, and Telegram/Discord when installed).
 
-    ``replay_path`` and ``speed`` override the replay section (and enable it). Telegram and
-    Discord are imported lazily, only when enabled.
+    ``replay_path`` and ``speed`` override the replay section (and enable it); ``replay_clock``
+    re-bases the replay onto that clock and moves it with the stream (see
+    :mod:`streaming.sources.replay`). Telegram and Discord are imported lazily, only when enabled.
 
     Raises
     ------
@@ -100,7 +103,8 @@ def build_sources(
     replay = config.sources.replay
     if replay_path is not None or replay.enabled:
         path = replay_path or replay.path
-        options = dict(speed=speed or replay.speed, loop=replay.loop, channels=[c.id for c in replay.channels])
+        options = dict(speed=speed or replay.speed, loop=replay.loop, channels=[c.id for c in replay.channels],
+                       stream_clock=replay_clock)
         if path is not None:
             if not Path(path).exists():
                 raise ListenerConfigError(f"replay stream {path} does not exist")
@@ -170,7 +174,8 @@ async def run_listener(
         False to run only ``extra_sources``.
     arrival
         Prices each accepted call's tokens at once into the cache validation runs share
-        (:mod:`streaming.arrival`); closed when the listener stops.
+        (:mod:`streaming.arrival`); in its lockstep, before the next event is taken. Closed when
+        the listener stops.
 
     Returns
     -------
@@ -193,7 +198,7 @@ async def run_listener(
         async def emit(event: Event) -> None:
             await sink.emit(event)
             if arrival is not None:
-                arrival.observe(event)
+                await arrival.arrived(event)
 
         supervisor = Supervisor(sources, emit, backoff=backoff, health_interval_s=health_interval_s)
     except BaseException:

@@ -11,7 +11,8 @@ path has to cope with:
 * **duplicates**: a message re-delivered with the same message id (a reconnect's backlog);
 * **reposts**: the same text posted again in the same channel a few minutes later;
 * **spam waves**: near-identical airdrop / wallet-drainer texts across many channels within
-  ``spam_wave_s``;
+  ``spam_wave_s``; some shill a token contract (a Solana mint), so they are calls the
+  validation has to reject;
 * **perps signals** on sim perpetuals (``LONG SOL/USDT entry 190 SL 182 TP 205``);
 * **chatter** without any token.
 
@@ -177,6 +178,7 @@ def generate_stream(
     repost_probability: float = 0.08,
     duplicate_rate: float = 0.04,
     spam_wave_s: float = 120.0,
+    shill_probability: float = 0.5,
 ) -> list[dict[str, Any]]:
     """A deterministic synthetic stream of raw messages (see the module docstring).
 
@@ -200,6 +202,10 @@ def generate_stream(
         Chance a call is re-posted in its own channel; share of messages re-delivered.
     spam_wave_s
         Seconds a spam wave lasts.
+    shill_probability
+        Chance a spam wave shills a token: every message of the wave then ends with
+        ``CA: <mint>`` (``raw`` has its ``chain`` and ``address``). Drawn from a generator of its
+        own, so the rest of the stream does not depend on it.
 
     Returns
     -------
@@ -261,10 +267,13 @@ def generate_stream(
         domain = ticker.lower()
         at = rng.uniform(0, max(0.0, duration - spam_wave_s))
         hit = rng.sample(list(channels), min(len(channels), rng.randint(5, 8)))
+        shill = random.Random(f"{seed}:shill:{wave}")
+        mint = _mint(shill) if shill.random() < shill_probability else None
+        truth = {"wave": f"wave-{wave}"} | ({"chain": "solana", "address": mint} if mint else {})
         for channel in hit:
-            builder.add(channel, at + rng.uniform(0, spam_wave_s), lambda tpl=template, t=ticker, d=domain:
-                        tpl.format(t=t, d=d, n=rng.choice((500, 1000, 5000)), e=rng.choice(_EMOJI)),
-                        "spam", wave=f"wave-{wave}")
+            builder.add(channel, at + rng.uniform(0, spam_wave_s), lambda tpl=template, t=ticker, d=domain, m=mint:
+                        tpl.format(t=t, d=d, n=rng.choice((500, 1000, 5000)), e=rng.choice(_EMOJI))
+                        + (f" CA: {m}" if m else ""), "spam", **truth)
 
     bases = [a.base for a in SIM_ASSETS]
     for channel in channels:

@@ -9,6 +9,8 @@ and calls these functions. Modules:
 - :mod:`ml.social.context`: channels/authors mentioning the token within the window.
 - :mod:`ml.social.reputation`: a source's reputation from the outcomes of its past calls.
 - :mod:`ml.social.scoring`: the weighted score, its hard rejections and the threshold.
+- :mod:`ml.social.calls`: calls of stored events and the order a run handles them in.
+- :mod:`ml.social.validation`: one call's factors, row, verdict (passed, review, rejected) and signal.
 """
 
 from ml.social.base_token import (

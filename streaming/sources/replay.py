@@ -6,10 +6,17 @@ are extracted on the way. ``source`` is kept when it is a known source, else ``"
 
 Timing: events are emitted with the recorded inter-arrival times divided by ``speed`` (never
 going back in time: a re-delivered message whose ``ts`` is older than its predecessor's is
-emitted at once). Time stamps: with ``rebase`` (the default) an emitted event's ``ts`` is the
-wall-clock time at which it is emitted (UTC), so validation windows and market reactions
-line up with "now" in a demo; the recorded time is kept in ``raw["recorded_ts"]``. Without
-``rebase`` the recorded ``ts`` is kept (backfills, tests).
+emitted at once). Time stamps, three ways (the recorded time is kept in ``raw["recorded_ts"]``
+by the first two):
+
+* on a :class:`~resources.clock.StreamClock` (``stream_clock``): the stream is shifted so that
+  its first event lands at the clock's start, every recorded offset kept exactly, and the clock
+  is moved to each event as it is emitted. That clock is the stream's own: a simulated market
+  and the validation runs that read it see the same instants whatever the calendar or the
+  machine's speed, so a replay's outcome is reproducible (``signalworks demo``, tests);
+* with ``rebase`` (the default otherwise): an event's ``ts`` is the wall-clock time at which it
+  is emitted (UTC), so windows line up with "now" for a live-like ``signalworks listen``;
+* without ``rebase``: the recorded ``ts`` (backfills, tests).
 
 With ``loop`` the stream restarts when it ends; message ids of pass ``n >= 1`` get the suffix
 ``~n`` so that every pass is new to the warehouse's unique key. After a failure the supervisor
@@ -24,10 +31,11 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from resources.clock import StreamClock
 from streaming.events import SOURCES, Event
 from streaming.extract import DEFAULT_CONFIG, ExtractionConfig
 from streaming.sources.base import Emit, SourceHealth
@@ -78,7 +86,10 @@ class ReplaySource:
     loop
         Restart at the end (the source is then not finite).
     rebase
-        Emit with ``ts`` = now (see the module docstring).
+        Emit with ``ts`` = now (see the module docstring); ignored with ``stream_clock``.
+    stream_clock
+        Re-base the stream onto this clock and move it with the stream (see the module
+        docstring); each pass of a ``loop`` starts where the previous one ended.
     channels
         When non-empty, only these channels are replayed.
     clock, monotonic, sleep
@@ -93,6 +104,7 @@ class ReplaySource:
         speed: float = 1.0,
         loop: bool = False,
         rebase: bool = True,
+        stream_clock: StreamClock | None = None,
         channels: Sequence[str] = (),
         name: str = "replay",
         config: ExtractionConfig = DEFAULT_CONFIG,
@@ -111,6 +123,7 @@ class ReplaySource:
         self.loop = loop
         self.finite = not loop
         self.rebase = rebase
+        self.stream_clock = stream_clock
         self.channels = frozenset(channels)
         self.config = config
         self.health = SourceHealth()
@@ -121,6 +134,7 @@ class ReplaySource:
         self._sleep = sleep
         self._pass = 0
         self._position = 0
+        self._shift: timedelta | None = None  # onto the stream clock, fixed per pass
 
     def _lines(self) -> Iterator[tuple[int, Mapping[str, Any] | None]]:
         """(line number, record or None when unparsable), from the resume position."""
@@ -151,6 +165,7 @@ class ReplaySource:
                 return
             self._pass += 1
             self._position = 0
+            self._shift = None
             logger.info("replay %s: pass %d", self.name, self._pass + 1)
 
     async def _run_pass(self, emit: Emit) -> None:
@@ -195,7 +210,13 @@ class ReplaySource:
 
     def _finalise(self, event: Event) -> Event:
         changes: dict[str, Any] = {}
-        if self.rebase:
+        if self.stream_clock is not None:
+            if self._shift is None:
+                self._shift = self.stream_clock.now() - event.ts
+            changes["ts"] = event.ts + self._shift
+            changes["raw"] = {**event.raw, "recorded_ts": event.ts.isoformat()}
+            self.stream_clock.advance_to(changes["ts"])
+        elif self.rebase:
             changes["ts"] = self._clock()
             changes["raw"] = {**event.raw, "recorded_ts": event.ts.isoformat()}
         if self._pass:

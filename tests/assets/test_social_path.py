@@ -13,12 +13,15 @@ from sqlalchemy import select
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from resources.publishers.outbox import Outbox
+from resources.social_resources import SimDexScreenerResource
 from resources.warehouse.schema import validations
 from resources.warehouse.social import SocialStore
 from streaming.events import Event
 
 SOL_MINT = "EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"
 BASE_TOKEN = "0x532f27101965dd16442E59d40670FaF5eBB142E4"
+#: The instant the simulated DexScreener, its cache and the run stand at, and the calls are stamped at.
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def _config(path: Path) -> Path:
@@ -43,9 +46,11 @@ def _events(now: datetime) -> list[dict]:
 
 def test_sensor_validation_and_publication(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, social_config=_config(tmp_path / "sources.yaml"))
-    defs = build_definitions(settings)
+    frozen = SimDexScreenerResource(cache_path=str(tmp_path / "cache" / "dexscreener.sqlite"), seed=42,
+                                    frozen_clock=NOW.isoformat())
+    defs = build_definitions(settings, {"dexscreener": frozen})
     store = SocialStore.from_url(settings.warehouse_url)
-    ids = store.append(_events(datetime.now(UTC)))
+    ids = store.append(_events(NOW), received_at=NOW)
     sensor = defs.resolve_sensor_def("social_events_sensor")
     with build_sensor_context(cursor=None, resources=defs.resources,
                               repository_def=defs.get_repository_def()) as context:
@@ -74,8 +79,9 @@ def test_sensor_validation_and_publication(tmp_path: Path) -> None:
         factors = json.loads(row["factors"])
         assert {"score", "component_liquidity", "component_reaction", "component_context"} <= set(factors)
         assert row["window_s"] == 1.0 and row["threshold"] == 0.3
-        if row["price_at_call"] is not None:  # fetched by this run, after the call and inside its window
-            assert 0 <= factors["arrival_lag_s"] < 30
+        assert row["called_at"] == row["validated_at"] == NOW  # the frozen clock: the window closes at once
+        if row["price_at_call"] is not None:  # fetched by this run on the frozen clock
+            assert factors["arrival_lag_s"] == 0
     echo = next(r for r in rows if r["event_id"] == ids[1])
     assert echo["mention_channels"] == 2 and echo["channel_weight"] == 0.6
     outbox = Outbox(engine)

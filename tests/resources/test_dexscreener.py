@@ -453,6 +453,31 @@ def test_the_twin_is_a_pure_function_of_seed_address_and_time() -> None:
         assert [dataclasses.replace(p, fetched_at=later) for p in pairs] == same_minute[address]
 
 
+def test_the_twin_anchored_at_an_epoch_shows_the_same_market_at_the_same_offsets() -> None:
+    """A replay anchors the twin at its stream's start: the market it meets k minutes in is the
+    same whatever the date (only the instants move with the epoch)."""
+    offsets = [timedelta(seconds=s) for s in (0, 59, 60, 3_600, 86_400 * 9 + 17)]
+    tokens = [solana_mint(i) for i in range(30)]
+
+    def market(epoch: datetime) -> list[list[tuple]]:
+        views = []
+        for offset in offsets:
+            sim = SimDexScreener(seed=7, epoch=epoch, clock=lambda o=offset: epoch + o)
+            views.append([
+                (p.pair_address, p.price_usd, p.liquidity_usd, p.volume_24h_usd, p.pair_created_at - epoch)
+                for pairs in sim.tokens("solana", tokens).values() for p in pairs
+            ])
+        return views
+
+    anchored = [market(epoch) for epoch in (NOW, NOW + timedelta(days=137, seconds=7), datetime(2027, 2, 3, tzinfo=UTC))]
+    assert anchored[0] == anchored[1] == anchored[2]
+    assert any(row for row in anchored[0]) and anchored[0][0] != anchored[0][3]  # listed, and it moves
+    unanchored = SimDexScreener(seed=7, clock=lambda: NOW).tokens("solana", tokens)
+    assert [p.price_usd for pairs in unanchored.values() for p in pairs] != [row[1] for row in anchored[0][0]]
+    with pytest.raises(ValueError, match="naive"):
+        SimDexScreener(epoch=datetime(2025, 1, 1))
+
+
 @pytest.mark.parametrize("chain", ["solana", "ethereum", "bsc", "base", "arbitrum", "polygon"])
 def test_twin_snapshots_look_like_memecoin_pairs(chain: str) -> None:
     sim = SimDexScreener(clock=lambda: NOW)

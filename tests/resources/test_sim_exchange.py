@@ -259,21 +259,28 @@ def test_price_levels_are_realistic(sim: SimExchange, symbol: str, low: float, h
 
 
 # -- property: OHLC sanity over random symbols and ranges -----------------------------------------
+TIMEFRAME_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     symbol=st.sampled_from(SPOT + PERP),
-    timeframe=st.sampled_from(["1m", "5m", "15m", "1h", "4h", "1d"]),
-    offset_minutes=st.integers(min_value=0, max_value=(NOW - GENESIS).days * 1440),
-    length_minutes=st.integers(min_value=1, max_value=3 * 1440),
+    timeframe=st.sampled_from(list(TIMEFRAME_MINUTES)),
+    bars=st.integers(min_value=1, max_value=72),
+    position=st.floats(min_value=0.0, max_value=1.0),
 )
-def test_ohlc_sanity(symbol: str, timeframe: str, offset_minutes: int, length_minutes: int) -> None:
+def test_ohlc_sanity(symbol: str, timeframe: str, bars: int, position: float) -> None:
+    """Any range of ``bars`` candles between the symbol's listing and the last closed candle
+    (start drawn anywhere in that span, aligned or not) holds exactly ``bars`` sane candles."""
     exchange = make_exchange()
-    start = GENESIS + timedelta(minutes=offset_minutes)
-    end = start + timedelta(minutes=length_minutes) * (10 if timeframe in ("4h", "1d") else 1)
+    step = timedelta(minutes=TIMEFRAME_MINUTES[timeframe])
+    listing = datetime.fromtimestamp(SimMarket(42).listing_ms(symbol.split("/")[0]) / 1000, tz=UTC)
+    span = (NOW - (bars + 1) * step) - listing  # the last candle of the range closes by NOW
+    start = listing + timedelta(seconds=int(span.total_seconds() * position))
+    end = start + bars * step  # half-open: exactly ``bars`` candle opens fall inside
     frame = exchange.fetch_ohlcv(symbol, timeframe, start, end)
     assert frame.schema == pl.Schema(OHLCV_SCHEMA)
-    if frame.height == 0:
-        return
+    assert frame.height == bars, (start, end)
     assert frame["ts"].is_sorted() and frame["ts"].is_unique().all()
     assert frame["ts"].min() >= start and frame["ts"].max() < end
     lo, hi = pl.min_horizontal("open", "close"), pl.max_horizontal("open", "close")

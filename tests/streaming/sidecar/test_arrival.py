@@ -24,6 +24,7 @@ from streaming.listen import run_listener
 from streaming.sources.base import Emit
 
 EVM = "0x532f27101965dd16442e59d40670faf5ebb142e4"
+NOW = datetime(2025, 6, 1, 12, 0, 30, tzinfo=UTC)  # the frozen clock of every simulator and cache here
 
 
 class CountingSim(SimDexScreener):
@@ -56,18 +57,21 @@ def _mints(count: int, sim: SimDexScreener) -> list[str]:
 
 def _event(index: int, text: str) -> Event:
     return Event.from_message(source="replay", channel="alpha", message_id=str(index), author="a", text=text,
-                              ts=datetime.now(UTC))
+                              ts=NOW)
+
+
+def _cache(tmp_path: Path) -> PersistentTTLCache:
+    return PersistentTTLCache(tmp_path / "dex.sqlite", clock=lambda: NOW.timestamp())
 
 
 def _pricer(tmp_path: Path, client: SimDexScreener) -> ArrivalPricer:
-    return ArrivalPricer(CachedDexScreener(client, PersistentTTLCache(tmp_path / "dex.sqlite")), batch_s=0.05)
+    return ArrivalPricer(CachedDexScreener(client, _cache(tmp_path)), batch_s=0.05)
 
 
 def test_calls_are_priced_once_per_burst_and_evm_without_a_chain_is_left_to_the_run(tmp_path: Path) -> None:
-    sim = CountingSim(seed=42)
+    sim = CountingSim(seed=42, clock=lambda: NOW)
     mint, other = _mints(2, sim)
     pricer = _pricer(tmp_path, sim)
-    before = datetime.now(UTC)
 
     async def scenario() -> None:
         await pricer.start()
@@ -79,17 +83,16 @@ def test_calls_are_priced_once_per_burst_and_evm_without_a_chain_is_left_to_the_
     asyncio.run(scenario())
     assert sim.requests == [("solana", (mint, other))]  # one request for the burst, each token once
     assert pricer.stats.requested == 2 and pricer.stats.fetched == 2 and pricer.stats.errors == 0
-    cached = CachedDexScreener(sim, PersistentTTLCache(tmp_path / "dex.sqlite"))
+    cached = CachedDexScreener(sim, _cache(tmp_path))
     pair = cached.best_pair("solana", mint)
-    assert pair is not None and before <= pair.fetched_at <= datetime.now(UTC)
+    assert pair is not None and pair.fetched_at == NOW
     assert len(sim.requests) == 1  # served from the cache the sidecar filled
 
 
 def test_a_fresh_price_is_not_fetched_again(tmp_path: Path) -> None:
-    sim = CountingSim(seed=42)
-    (mint,) = _mints(1, sim)
     clock = [datetime(2025, 6, 1, 12, 0, tzinfo=UTC)]
-    sim._clock = lambda: clock[0]  # the twin's injectable clock
+    sim = CountingSim(seed=42, clock=lambda: clock[0])
+    (mint,) = _mints(1, sim)
     dex = CachedDexScreener(sim, PersistentTTLCache(tmp_path / "dex.sqlite", clock=lambda: clock[0].timestamp()))
     assert dex.refresh("solana", [mint], fresh_within_s=15).fetched == 1
     clock[0] += timedelta(seconds=10)
@@ -100,9 +103,9 @@ def test_a_fresh_price_is_not_fetched_again(tmp_path: Path) -> None:
 
 
 def test_a_failing_dexscreener_is_counted_and_never_stops_the_sidecar(tmp_path: Path) -> None:
-    pricer = _pricer(tmp_path, Down(seed=42))
+    pricer = _pricer(tmp_path, Down(seed=42, clock=lambda: NOW))
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    mint = _mints(1, SimDexScreener(seed=42))[0]
+    mint = _mints(1, SimDexScreener(seed=42, clock=lambda: NOW))[0]
 
     class Calls:
         name = "calls"
@@ -129,3 +132,37 @@ def test_the_pricer_follows_the_code_locations_settings(tmp_path: Path) -> None:
     pricer.dex.cache.close()
     with pytest.raises(ValueError, match="sim or live"):
         arrival_pricer_from_env({"SIGNALWORKS_DEXSCREENER": "paper"}, tmp_path)
+
+
+def test_closing_the_live_pricer_closes_its_http_client_and_cache(tmp_path: Path) -> None:
+    """The sidecar's live DexScreener client holds a connection pool: closing the pricer closes it."""
+    pricer = arrival_pricer_from_env({"SIGNALWORKS_DEXSCREENER": "live",
+                                      "SIGNALWORKS_DEXSCREENER_BASE_URL": "http://127.0.0.1:9"}, tmp_path)
+    assert not pricer.dex.client.closed
+    asyncio.run(pricer.close())
+    assert pricer.dex.client.closed and pricer.dex.cache.closed
+
+
+def test_in_lockstep_a_replay_prices_each_call_at_its_own_stream_time(tmp_path: Path) -> None:
+    from resources.clock import StreamClock
+    from streaming.sources.replay import ReplaySource
+
+    start = datetime(2026, 3, 9, 17, 45, 10, tzinfo=UTC)
+    clock = StreamClock(start)
+    sim = CountingSim(seed=42, clock=clock.now, epoch=start)
+    mints = _mints(4, sim)
+    recorded = datetime(2025, 1, 1, tzinfo=UTC)
+    records = [{"source": "replay", "channel": "alpha", "message_id": str(i), "author": "a",
+                "text": f"gem {mint} pump.fun/coin/{mint}", "ts": (recorded + timedelta(seconds=97 * i)).isoformat()}
+               for i, mint in enumerate(mints)]
+    cache = PersistentTTLCache(tmp_path / "dex.sqlite", clock=lambda: clock.now().timestamp())
+    pricer = ArrivalPricer(CachedDexScreener(sim, cache), lockstep=True)
+    replay = ReplaySource(records=records, speed=float("inf"), stream_clock=clock)
+    asyncio.run(run_listener(SignalworksSocialConfig(), warehouse_url=f"sqlite:///{tmp_path / 'w.db'}",
+                             spool_path=tmp_path / "s.jsonl", extra_sources=[replay], include_configured=False,
+                             once=True, health_interval_s=0, arrival=pricer))
+    cached = CachedDexScreener(sim, PersistentTTLCache(tmp_path / "dex.sqlite", clock=lambda: clock.now().timestamp()))
+    fetched = [cached.best_pair("solana", mint).fetched_at for mint in mints]  # type: ignore[union-attr]
+    called = [start + timedelta(seconds=97 * i) for i in range(len(mints))]
+    assert fetched == called
+    assert pricer.stats.fetched == len(mints) and pricer.stats.errors == 0

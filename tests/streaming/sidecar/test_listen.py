@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,16 +32,61 @@ REPO = Path(__file__).resolve().parents[3]
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-def _listen(home: Path, stream: Path, database_url: str | None = None, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "SIGNALWORKS_HOME": str(home)}
-    env.pop("SIGNALWORKS_DATABASE_URL", None)
-    if database_url:
-        env["SIGNALWORKS_DATABASE_URL"] = database_url
-    return subprocess.Popen(
-        [sys.executable, "-m", "streaming.listen", "--config", str(home / "absent.yaml"), "--replay", str(stream),
-         "--health-interval", "0.2", *extra],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+class _Listener:
+    """``signalworks listen`` as a child process whose stdout and stderr are read as they come,
+    so a test can wait for a line with a deadline instead of sleeping."""
+
+    def __init__(self, home: Path, stream: Path, database_url: str | None, *extra: str) -> None:
+        env = {**os.environ, "SIGNALWORKS_HOME": str(home)}
+        env.pop("SIGNALWORKS_DATABASE_URL", None)
+        if database_url:
+            env["SIGNALWORKS_DATABASE_URL"] = database_url
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streaming.listen", "--config", str(home / "absent.yaml"), "--replay", str(stream),
+             "--health-interval", "0.2", *extra],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._read, args=(name,), daemon=True) for name in self._lines]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, name: str) -> None:
+        for line in getattr(self.process, name):
+            with self._changed:
+                self._lines[name].append(line)
+                self._changed.notify_all()
+
+    def output(self, name: str) -> str:
+        with self._changed:
+            return "".join(self._lines[name])
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+        """Return once ``condition()`` holds; fail with ``what`` (and the child's stderr) when the
+        child exits first or ``timeout_s`` passes. Checked on every line the child writes, and at
+        least every 50 ms for conditions on files."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not condition():
+                assert self.process.poll() is None, f"listener exited before {what}: {self.output('stderr')}"
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"{what} did not happen within {timeout_s} s: {self.output('stderr')[-2000:]}"
+                self._changed.wait(min(remaining, 0.05))
+
+    def stop(self, signum: signal.Signals, timeout_s: float = 30.0) -> tuple[str, str]:
+        """Send ``signum``, wait for the exit (and the end of its output); returns (stdout, stderr)."""
+        self.process.send_signal(signum)
+        self.process.wait(timeout_s)
+        for reader in self._readers:
+            reader.join(timeout_s)
+            assert not reader.is_alive(), "the listener's output did not end after it exited"
+        return self.output("stdout"), self.output("stderr")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
 
 
 def _rows(db: Path) -> int:
@@ -57,9 +105,16 @@ def _expected(stream: Path) -> list[tuple[str, str]]:
 
 
 def _whole_lines(path: Path) -> list[dict]:
+    """Every line of a spool no process writes to any more (a torn last line is an error)."""
     data = path.read_bytes() if path.exists() else b""
     assert not data or data.endswith(b"\n"), "a torn spool line"
     return [json.loads(line) for line in data.splitlines()]
+
+
+def _complete_lines(path: Path) -> int:
+    """Lines of a spool being appended that are complete (the last one may be mid-write)."""
+    data = path.read_bytes() if path.exists() else b""
+    return data.count(b"\n")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -67,21 +122,16 @@ def test_a_signal_stops_the_listener_cleanly_with_everything_written(tmp_path: P
     stream = tmp_path / "stream.jsonl"
     write_stream(stream, seed=21, start=START, minutes=60)
     home = tmp_path / "home"
-    process = _listen(home, stream, None, "--speed", "400")
+    listener = _Listener(home, stream, None, "--speed", "400")
     db = home / "warehouse.db"
     try:
-        deadline = time.monotonic() + 30
-        while _rows(db) < 15:
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "no events reached the warehouse"
-            time.sleep(0.05)
-        time.sleep(0.3)  # let health lines appear
-        process.send_signal(signum)
-        stdout, stderr = process.communicate(timeout=20)
+        listener.wait_for(lambda: _rows(db) >= 15, "15 events in the warehouse")
+        listener.wait_for(lambda: "health source=replay connected=yes" in listener.output("stderr"),
+                          "a health line")
+        stdout, stderr = listener.stop(signum)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+        listener.kill()
+    assert listener.process.returncode == 0, stderr
     assert "listener stopped (stop)" in stdout
     assert "health source=replay connected=yes" in stderr
     stored = SocialStore(make_engine(f"sqlite:///{db}")).after(0, limit=10_000)
@@ -103,19 +153,13 @@ def test_sigterm_while_the_warehouse_is_down_spools_whole_lines_and_the_next_run
     write_stream(stream, seed=22, start=START, minutes=60)
     home = tmp_path / "home"
     spool = home / "spool" / "social_events.jsonl"
-    process = _listen(home, stream, _closed_port_url(), "--speed", "400")
+    listener = _Listener(home, stream, _closed_port_url(), "--speed", "400")
     try:
-        deadline = time.monotonic() + 30
-        while len(_whole_lines(spool)) < 15:
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "nothing spooled"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=30)
+        listener.wait_for(lambda: _complete_lines(spool) >= 15, "15 events spooled")
+        stdout, stderr = listener.stop(signal.SIGTERM)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, stderr
+        listener.kill()
+    assert listener.process.returncode == 0, stderr
     spooled = _whole_lines(spool)
     assert f"still_spooled={len(spooled)}" in stdout
     assert [(r["channel"], r["message_id"]) for r in spooled] == _expected(stream)[: len(spooled)]
@@ -135,19 +179,32 @@ def test_run_listener_with_extra_sources_and_a_stop_event(tmp_path: Path) -> Non
     class Burst:
         name = "burst"
 
+        def __init__(self) -> None:
+            self.emitted = asyncio.Event()
+
         async def run(self, emit: Emit) -> None:
             for index in range(40):
                 await emit(make_event(index, channel="burst"))
+            self.emitted.set()
             await asyncio.Event().wait()
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
 
     async def scenario() -> None:
         stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(0.5, stop.set)
+        burst = Burst()
+
+        async def stop_once_emitted() -> None:
+            with contextlib.suppress(TimeoutError):  # stop anyway: the assertion below says what is missing
+                await asyncio.wait_for(burst.emitted.wait(), 30)
+            stop.set()
+
+        stopper = asyncio.create_task(stop_once_emitted())
         report = await run_listener(SignalworksSocialConfig(), warehouse_url=url, spool_path=tmp_path / "s.jsonl",
-                                    extra_sources=[Burst()], include_configured=False, stop=stop,
+                                    extra_sources=[burst], include_configured=False, stop=stop,
                                     health_interval_s=0.1)
+        await stopper
+        assert burst.emitted.is_set(), "the source did not emit its 40 events within 30 s"
         assert report.stopped_by == "stop" and report.sink.written == 40
         assert report.sources["burst"].events == 40
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from resources.clock import StreamClock
 from resources.exchanges.sim_assets import ASSETS_BY_BASE
 from resources.social_config import SignalworksSocialConfig, SpamConfig
 from resources.warehouse.engine import make_engine
@@ -31,6 +32,10 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def stream() -> list[dict]:
     return generate_stream(seed=11, start=START, minutes=60)
+
+
+def _to_milliseconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _by_kind(stream: list[dict]) -> dict[str, list[dict]]:
@@ -119,7 +124,9 @@ def test_replay_at_high_speed_into_sqlite_drops_duplicates_and_reposts(tmp_path:
     path = tmp_path / "stream.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
-    before = datetime.now(UTC)
+    # SQLite keeps milliseconds: an event emitted in the same millisecond as ``before`` is stored
+    # truncated, so the bound is compared at the storage's precision
+    before = _to_milliseconds(datetime.now(UTC))
     report = asyncio.run(run_listener(SignalworksSocialConfig(), warehouse_url=url, spool_path=tmp_path / "spool.jsonl",
                                       replay_path=path, speed=1e6, once=True, health_interval_s=0))
     expected = [r for r in rows if r["raw"]["kind"] not in ("duplicate", "repost")]
@@ -129,7 +136,7 @@ def test_replay_at_high_speed_into_sqlite_drops_duplicates_and_reposts(tmp_path:
     assert report.sink.duplicate_keys == len(kinds["duplicate"]) and report.sink.reposts == len(kinds["repost"])
     assert report.stopped_by == "finished" and report.sources["replay"].events == len(rows)
     # time stamps re-based to the replay's wall clock, the recorded one kept in raw
-    assert all(before <= s.ts.replace(tzinfo=UTC) <= datetime.now(UTC) for s in stored)
+    assert all(before <= s.ts <= datetime.now(UTC) for s in stored)
     assert stored[0].raw["recorded_ts"] == expected[0]["ts"]
 
 
@@ -168,3 +175,27 @@ def test_replay_keeps_recorded_inter_arrival_times_scaled_by_speed(tmp_path: Pat
     assert [e.message_id for e in emitted] == ["0", "1", "2", "3", "4", "0~1", "1~1"]
     assert emitted[0] == events[0] and emitted[0].source == "telegram"
     assert source.skipped == 1 and source.health.errors == 1  # the bad line, logged and counted
+
+
+def test_replay_onto_a_stream_clock_keeps_every_offset_and_moves_the_clock(tmp_path: Path) -> None:
+    rows = generate_stream(seed=5, start=START, minutes=10)
+    path = tmp_path / "stream.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    target = datetime(2026, 12, 6, 9, 30, 15, tzinfo=UTC)
+    clock = StreamClock(target)
+    seen: list[tuple[Event, datetime]] = []
+
+    async def emit(event: Event) -> None:
+        seen.append((event, clock.now()))
+
+    source = ReplaySource(path, speed=float("inf"), stream_clock=clock, clock=lambda: START)  # no wall time read
+    asyncio.run(source.run(emit))
+    first = datetime.fromisoformat(rows[0]["ts"])
+    assert [e.ts - target for e, _ in seen] == [datetime.fromisoformat(r["ts"]) - first for r in rows]
+    assert all(e.raw["recorded_ts"] == r["ts"] for (e, _), r in zip(seen, rows, strict=True))
+    # the clock stands at each event as it is emitted (a late re-delivery does not turn it back)
+    latest = target
+    for event, at in seen:
+        latest = max(latest, event.ts)
+        assert at == latest
+    assert clock.now() == max(e.ts for e, _ in seen)
