@@ -20,6 +20,7 @@ from dagster import DagsterInstance
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
 from resources.dexscreener import DexScreenerSource
+from resources.exchanges.base import Clock
 from resources.social_resources import DexScreenerSession, LiveDexScreenerResource
 from resources.warehouse.social import SocialStore
 from streaming.events import Event
@@ -33,14 +34,14 @@ SESSIONS: list[DexScreenerSession] = []
 class RecordingLiveDexScreener(LiveDexScreenerResource):
     """The live resource, remembering what it opened so the test can look at it after the run."""
 
-    def client(self) -> DexScreenerSource:
-        client = super().client()
+    def client(self, clock: Clock | None = None) -> DexScreenerSource:
+        client = super().client(clock)
         CLIENTS.append(client)
         return client
 
     @contextmanager
-    def session(self) -> Iterator[DexScreenerSession]:
-        with super().session() as session:
+    def session(self, clock: Clock | None = None) -> Iterator[DexScreenerSession]:
+        with super().session(clock) as session:
             SESSIONS.append(session)
             yield session
 
