@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from orchestration.partitions import candle_partitions
 from orchestration.settings import Settings
 from resources.warehouse.store import Warehouse
 from tests.assets.conftest import NOW, sim_definitions, sim_resources
+from tests.support.dagster_ui import check_statuses, ui_instance
 
-ROOT = Path(__file__).resolve().parents[2]
 DAY = "2024-03-11"
 KEY = f"{DAY}|sim"
 
@@ -151,20 +150,8 @@ RANGE_TAGS = {"dagster/asset_partition_range_start": f"{RANGE[0]}|sim",
               "dagster/asset_partition_range_end": f"{RANGE[-1]}|sim"}
 
 
-def ui_instance(tmp_path: Path) -> DagsterInstance:
-    """A persistent instance configured as ``make demo`` / ``make ui`` configure theirs."""
-    home = tmp_path / "dagster"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
-    return DagsterInstance.local_temp(str(home))
-
-
 def ui_statuses(instance: DagsterInstance, key: AssetCheckKey, settings: Settings) -> dict[str, str]:
-    """Partition -> status of ``key`` as the UI shows it: the asset check state that Dagster's
-    GraphQL ``partitionStatuses`` is built from (SUCCEEDED, FAILED, SKIPPED, IN_PROGRESS ...)."""
-    state = instance.event_log_storage.get_asset_check_state([(key, candle_partitions(settings))])[key]
-    return {str(partition): status.value for status, subset in state.subsets.items()
-            for partition in subset.subset_value.get_partition_keys()}
+    return check_statuses(instance, key, candle_partitions(settings))
 
 
 def evaluations_by_day(result: object, check: str) -> dict[str, dict]:
