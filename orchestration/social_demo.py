@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, SensorResult, build_sensor_context
 
+from orchestration.launcher import launch
 from orchestration.settings import Settings
 from resources.warehouse.social import SocialStore
 from streaming.config import load_social_config
@@ -44,9 +45,8 @@ def run_social_demo(settings: Settings, defs: Definitions, instance: DagsterInst
     ok = True
     for request in requests or []:
         started = time.monotonic()
-        run = defs.resolve_job_def("validate_calls_job").execute_in_process(
-            run_config={**request.run_config, **run_config}, instance=instance, raise_on_error=False,
-            tags=request.tags)
+        run = launch(defs, instance, "validate_calls_job", run_config={**request.run_config, **run_config},
+                     tags=request.tags)
         ok &= run.success
         calls = len(request.run_config["ops"]["validate_calls_op"]["config"]["event_ids"])
         print(f"  {'validate_calls_job':<24} {calls:>4} events with calls  {'ok' if run.success else 'FAILED':<6} "
