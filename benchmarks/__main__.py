@@ -21,11 +21,11 @@ import time
 import traceback
 from importlib.metadata import version
 
-from benchmarks.report import Section
+from benchmarks.report import Section, Target
 
-#: part name -> module with ``run(quick=False)``; a run returns Sections (whose targets go into the
-#: summary) or None (the part prints its own figures and verdicts). Parts whose module is absent
-#: are skipped.
+#: part name -> module with ``run(quick=False)``; a run returns Sections (printed here, their targets
+#: go into the summary), Targets (the part printed its own figures; its verdicts go into the
+#: summary) or None (figures only, no target). Parts whose module is absent are skipped.
 PARTS: dict[str, str] = {
     "warehouse": "benchmarks.warehouse_io",
     "memory": "benchmarks.backfill_memory",
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_sigterm()
     print(_header(args), flush=True)
     started = time.perf_counter()
-    sections: list[Section] = []
-    self_reported: list[str] = []
+    targets: list[Target] = []
+    without_target: list[str] = []
     crashed: list[str] = []
     for name in args.parts:
         try:
@@ -93,27 +93,29 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             crashed.append(name)
             continue
-        if returned is None:
-            self_reported.append(name)
-        for section in returned or []:
-            print(section.render(), flush=True)
-            sections.append(section)
-    targets = [t for s in sections for t in s.targets]
+        if not returned:
+            without_target.append(name)
+        for item in returned or []:
+            if isinstance(item, Section):
+                print(item.render(), flush=True)
+                targets += item.targets
+            else:
+                targets.append(item)
     met = sum(t.verdict == "MET" for t in targets)
     print("\nSummary")
     print("=======")
     for target in targets:
         print(target.line())
-    if self_reported:
-        print(f"  ({', '.join(self_reported)}: verdicts printed in their own sections above)")
+    if without_target:
+        print(f"  ({', '.join(without_target)}: figures only, no target)")
     for name in crashed:
         print(f"  FAILED  part {name} crashed (traceback above)")
     print(f"\n{met} of {len(targets)} targets met; {time.perf_counter() - started:.0f} s in all; {_load()}.")
     return 1 if crashed else 0
 
 
-def _run_part(name: str, args: argparse.Namespace) -> list[Section] | None:
-    """Import and run one part; its Sections (None when it printed its own report)."""
+def _run_part(name: str, args: argparse.Namespace) -> list[Section | Target] | None:
+    """Import and run one part; its Sections or Targets (None when it has no target)."""
     if name not in ("warehouse", "memory"):
         print(f"\n-- {name} " + "-" * 60, flush=True)
     module = importlib.import_module(PARTS[name])

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from benchmarks.report import Target
+
 TARGET_PER_SECOND = 20_000
 
 # Real addresses (token_lists/address_ground_truth.csv; DexScreener recordings of 2025-11).
@@ -131,8 +133,8 @@ def _rate(function: Callable[[str], object], stream: list[str], repeats: int) ->
     return len(stream) / timings[0], len(stream) / min(timings[1:])
 
 
-def run(quick: bool = False) -> None:
-    """Print messages/s for extraction and for whole events; MET/MISSED against the target."""
+def run(quick: bool = False) -> list[Target]:
+    """Print messages/s for extraction and for whole events; return the target for the summary."""
     from streaming.events import Event
     from streaming.extract import extract_tokens
     from streaming.extract_codecs import b58_decoded_length, to_checksum_address
@@ -157,13 +159,14 @@ def run(quick: bool = False) -> None:
     b58_decoded_length.cache_clear()
     to_checksum_address.cache_clear()
     worst, _ = _rate(extract_tokens, unique, 1)
-    verdict = "MET" if steady >= TARGET_PER_SECOND else "MISSED"
+    target = Target("extract_tokens, steady state", steady, TARGET_PER_SECOND, "messages/s")
     print(f"token extraction: {n:,} messages (mean {mean_chars:.0f} chars, {calls:,} with tokens)")
     print(f"  extract_tokens, steady state : {steady:>10,.0f} messages/s  "
-          f"(target {TARGET_PER_SECOND:,}: {verdict})")
+          f"(target {TARGET_PER_SECOND:,}: {target.verdict})")
     print(f"  extract_tokens, cold caches  : {cold:>10,.0f} messages/s")
     print(f"  Event.from_message (+ md5)   : {events:>10,.0f} messages/s")
     print(f"  every address new (worst)    : {worst:>10,.0f} messages/s  ({len(unique):,} messages)")
+    return [target]
 
 
 if __name__ == "__main__":

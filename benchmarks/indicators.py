@@ -48,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from benchmarks.report import Target
+
 SYMBOLS, CANDLES = 500, 2000
 QUICK_SYMBOLS, QUICK_CANDLES = 50, 500
 TARGET_VS_TALIB = 1.0
@@ -250,8 +252,8 @@ def _fresh_memory_seconds(symbols: int, n: int, repeat: int) -> tuple[float, flo
     return engine, talib
 
 
-def run(quick: bool = False) -> None:
-    """Print the indicator benchmark report (figures and verdicts; never raises on a miss)."""
+def run(quick: bool = False) -> list[Target]:
+    """Print the indicator benchmark report; return its targets for the summary (never raises on a miss)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     symbols, n = (QUICK_SYMBOLS, QUICK_CANDLES) if quick else (SYMBOLS, CANDLES)
     repeat = 2 if quick else 5
@@ -291,13 +293,13 @@ def run(quick: bool = False) -> None:
     # The target's reference is the loop that delivers what the engine delivers (a long frame
     # with nulls; the issue's 5.8 M candles/s is this one). The bare loop keeps TA-Lib's output
     # arrays and drops them: a floor for a third of the columns, printed for orientation.
-    checks = [
-        ("engine / TA-Lib loop -> frame", engine / rate("talib->frame"), TARGET_VS_TALIB),
-        ("engine / pandas-ta-classic loop", engine / pandas_rate, TARGET_VS_PANDAS_TA),
+    targets = [
+        Target("indicators: engine / TA-Lib loop -> frame", engine / rate("talib->frame"), TARGET_VS_TALIB),
+        Target("indicators: engine / pandas-ta-classic loop", engine / pandas_rate, TARGET_VS_PANDAS_TA),
     ]
-    for label, value, target in checks:
-        verdict = "met" if value >= target else "MISSED"
-        print(f"  {label:<46} {value:7.2f}x  (target >= {target:g}x: {verdict})")
+    for target in targets:
+        label = target.name.removeprefix("indicators: ")
+        print(f"  {label:<46} {target.value:7.2f}x  (target >= {target.threshold:g}x: {target.verdict})")
     print(f"  {'engine / TA-Lib loop, bare':<46} {engine / rate('talib bare'):7.2f}x  (no target: compute floor)")
     fresh = _fresh_memory_seconds(symbols, n, repeat)
     if fresh is not None:
@@ -313,3 +315,4 @@ def run(quick: bool = False) -> None:
         shown = "n/a" if peak is None else f"{peak:,.0f} MB"
         print(f"  peak memory growth, {labels[name]:<27} {shown}")
     print(f"  (input frame: {frame.estimated_size('mb'):,.0f} MB)")
+    return targets

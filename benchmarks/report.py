@@ -48,23 +48,28 @@ def measure(label: str, rows: int, run: Callable[[int], object], repeat: int,
 
 @dataclass(frozen=True)
 class Target:
-    """``value`` compared with ``threshold`` (``at_least`` or at most); ``None`` = not measured."""
+    """``value`` compared with ``threshold`` (``at_least``, or below it; ``inclusive`` admits equality
+    there); ``None`` = not measured."""
 
     name: str
     value: float | None
     threshold: float
     unit: str = "x"
     at_least: bool = True
+    inclusive: bool = False
 
     @property
     def verdict(self) -> str:
         if self.value is None:
             return "NOT RUN"
-        met = self.value >= self.threshold if self.at_least else self.value < self.threshold
+        if self.at_least:
+            met = self.value >= self.threshold
+        else:
+            met = self.value <= self.threshold if self.inclusive else self.value < self.threshold
         return "MET" if met else "MISSED"
 
     def line(self) -> str:
-        sign = ">=" if self.at_least else "<"
+        sign = ">=" if self.at_least else "<=" if self.inclusive else "<"
         shown = "n/a" if self.value is None else _number(self.value, self.unit)
         return f"  {self.verdict:<7} {self.name}: {shown} (target {sign} {_number(self.threshold, self.unit)})"
 
@@ -74,8 +79,8 @@ def _number(value: float, unit: str) -> str:
         return f"{value:.2f}x"
     if unit == "M rows/s":
         return f"{value:.3f} M rows/s"
-    if unit == "MB":
-        return f"{value:,.0f} MB"
+    if unit in ("MB", "messages/s"):
+        return f"{value:,.0f} {unit}"
     return f"{value:.3g} {unit}"
 
 

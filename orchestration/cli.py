@@ -27,21 +27,24 @@ def _instance():
     return DagsterInstance.ephemeral()
 
 
+#: The demo's market runs execute their steps in the run's own process (no process per step).
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+
+
 def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     from dagster import AssetKey, MultiPartitionKey
-    from dagster._core.storage.tags import (
-        ASSET_PARTITION_RANGE_END_TAG,
-        ASSET_PARTITION_RANGE_START_TAG,
-    )
 
+    from assets.publishing import PublishersResource
     from orchestration.definitions import build_definitions
+    from orchestration.launcher import RANGE_END_TAG, RANGE_START_TAG, code_location, launch
     from orchestration.summary import print_summary
 
     settings = get_settings()
-    from assets.publishing import PublishersResource
-
+    # The demo publishes nothing: every publisher writes to publications.jsonl instead. Runs launched
+    # through the code location get this resource configuration with them (orchestration.launcher).
     defs = build_definitions(settings, {"publishers": PublishersResource(
-        config_path=str(settings.social_config), home=str(settings.home.resolve()), dry_run=True)})
+        config_path=str(settings.social_config.resolve()), home=str(settings.home.resolve()),
+        telegram_base_url=settings.telegram_bot_api, dry_run=True)})
     instance = _instance()
     clock_now = defs.resources["exchanges"].clock()()  # type: ignore[attr-defined]
     today = clock_now.date()
@@ -51,43 +54,46 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
           f"{first_hour_day} (indicator warm-up) | warehouse {settings!r}\n")
     failed = False
 
-    def run(job_name: str, **kwargs: object) -> None:
+    def run(job_name: str, tags: dict[str, str] | None = None, asset_selection: list[AssetKey] | None = None) -> None:
         nonlocal failed
         started = time.monotonic()
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET, **kwargs)
+        result = launch(defs, instance, job_name, run_config={**QUIET, **IN_PROCESS}, tags=tags,
+                        asset_selection=asset_selection)
         status = "ok" if result.success else "FAILED"
         failed |= not result.success
-        tags = kwargs.get("tags", {})
-        label = (f"{tags[ASSET_PARTITION_RANGE_START_TAG].split('|')[0]}..{tags[ASSET_PARTITION_RANGE_END_TAG]}"
-                 if tags else "")  # type: ignore[index]
-        what = ",".join(k.to_user_string() for k in kwargs.get("asset_selection", [])) or job_name  # type: ignore[union-attr]
+        label = f"{tags[RANGE_START_TAG].split('|')[0]}..{tags[RANGE_END_TAG]}" if tags else ""
+        what = ",".join(k.to_user_string() for k in asset_selection or []) or job_name
         print(f"  {what:<24} {label:<26} {status:<6} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
-        if not result.success:
-            for event in result.all_events:
-                if event.is_failure:
-                    print(f"      {event.message}")
+        for message in result.failures:
+            print(f"      {message}")
 
     def days_of(exchange: str, start: object) -> dict[str, str]:
-        return {ASSET_PARTITION_RANGE_START_TAG: str(MultiPartitionKey({"date": str(start), "exchange": exchange})),
-                ASSET_PARTITION_RANGE_END_TAG: str(MultiPartitionKey({"date": today.isoformat(), "exchange": exchange}))}
+        return {RANGE_START_TAG: str(MultiPartitionKey({"date": str(start), "exchange": exchange})),
+                RANGE_END_TAG: str(MultiPartitionKey({"date": today.isoformat(), "exchange": exchange}))}
 
-    run("markets_job")
-    for exchange in settings.exchanges:
-        run("candles_1m_job", tags=days_of(exchange, first))
-        # 1h candles (and the 2h..1M built from them) over enough history for EMA-200 warm-up ...
-        run("candles_1h_job", tags=days_of(exchange, first_hour_day),
-            asset_selection=[AssetKey("candles_1h"), AssetKey("candles_mtf")])
-        # ... then every indicator of every timeframe for the demo's days
-        run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
-    run("derivatives_job")
-    run("coingecko_job")
-    print_summary(settings, instance)
-    if social:
-        from orchestration.social_demo import run_social_demo
+    # Runs go through the code location of workspace.yaml, so `make ui` lists them under their jobs.
+    served = {"SIGNALWORKS_HOME": str(settings.home.resolve()),
+              "SIGNALWORKS_SOCIAL_CONFIG": str(settings.social_config.resolve())}
+    with code_location(instance, log_path=settings.home / "logs" / "demo-runs.log", env=served) as location:
+        if location is not None:
+            print(f"  (runs launched through code location {location.location_name}; their logs: "
+                  f"{location.log_path})")
+        run("markets_job")
+        for exchange in settings.exchanges:
+            run("candles_1m_job", tags=days_of(exchange, first))
+            # 1h candles (and the 2h..1M built from them) over enough history for EMA-200 warm-up ...
+            run("candles_1h_job", tags=days_of(exchange, first_hour_day),
+                asset_selection=[AssetKey("candles_1h"), AssetKey("candles_mtf")])
+            # ... then every indicator of every timeframe for the demo's days
+            run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
+        run("derivatives_job")
+        run("coingecko_job")
+        print_summary(settings, instance)
+        if social:
+            from orchestration.social_demo import run_social_demo
 
-        print("Social signals: the bundled synthetic stream through sidecar, sensor, validation and publishers")
-        failed |= not run_social_demo(settings, defs, instance, QUIET)
+            print("Social signals: the bundled synthetic stream through sidecar, sensor, validation and publishers")
+            failed |= not run_social_demo(settings, defs, instance, QUIET)
     return 1 if failed else 0
 
 

@@ -12,6 +12,7 @@ from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
 
 from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks, build_mtf_checks
+from assets.indicator_checks import build_indicator_checks
 from assets.indicators import build_indicators_asset
 from assets.mtf import build_mtf_asset
 from assets.publishing import PublishersResource
@@ -112,11 +113,13 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     ]
     candles_mtf = build_mtf_asset(partitions)
     checks += build_mtf_checks(candles_mtf, partitions_def=partitions)
+    indicators = build_indicators_asset(partitions)
+    checks += build_indicator_checks(indicators, partitions_def=partitions)
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
     validate_job, publish_job = validate_calls_job(), publish_signals_job()
     return Definitions(
-        assets=[markets, candles_1h, candles_1m, candles_mtf, build_indicators_asset(partitions),
+        assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top)],
         asset_checks=checks,

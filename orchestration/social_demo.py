@@ -29,6 +29,7 @@ from dagster import DagsterInstance, Definitions, SensorResult, build_sensor_con
 from ml.social.scoring import ScoringParams
 from ml.social.validation import Verdict, verdict_of
 from orchestration.definitions import build_definitions
+from orchestration.launcher import launch
 from orchestration.settings import Settings
 from resources.clock import StreamClock
 from resources.social_config import SignalworksSocialConfig, load_social_config
@@ -140,9 +141,8 @@ def _validate(defs: Definitions, instance: DagsterInstance, *, cursor: str,
     runs = []
     for request in requests:
         started = time.monotonic()
-        run = defs.resolve_job_def("validate_calls_job").execute_in_process(
-            run_config={**request.run_config, **run_config}, instance=instance, raise_on_error=False,
-            tags=request.tags)
+        run = launch(defs, instance, "validate_calls_job", run_config={**request.run_config, **run_config},
+                     tags=request.tags)
         calls = len(request.run_config["ops"]["validate_calls_op"]["config"]["event_ids"])
         runs.append(RunSummary(run.run_id, calls, run.success, time.monotonic() - started))
     return runs

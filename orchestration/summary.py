@@ -78,20 +78,47 @@ def print_summary(settings: Settings, instance: DagsterInstance) -> None:
     print(f"Dagster instance: {os.environ.get('DAGSTER_HOME', '(ephemeral)')}  -> `make ui` opens it at http://127.0.0.1:3000")
 
 
-def _print_checks(instance: DagsterInstance) -> None:
-    from dagster import AssetKey
+#: The checks the summary reports, per asset (partitioned per day x exchange unless noted).
+CHECKS: dict[str, tuple[str, ...]] = {
+    "candles_1h": ("unique_keys", "ohlc_sanity", "no_gaps", "fresh"),
+    "candles_1m": ("unique_keys", "ohlc_sanity", "no_gaps", "fresh"),
+    "candles_mtf": ("unique_keys", "ohlc_sanity"),
+    "indicators": ("unique_keys", "finite_values", "complete"),
+}
+
+
+def check_outcomes(instance: DagsterInstance) -> pl.DataFrame:
+    """Per check, how many partitions its latest result passed, failed, or left unevaluated.
+
+    "not evaluated" is a check that was planned in a run that ended before it ran (a failed or
+    interrupted run: Dagster shows it as skipped); "running" one whose run is still going. The
+    fresh checks are unpartitioned and count once.
+    """
+    from dagster import AssetCheckKey, AssetKey
 
     rows = []
-    from dagster import AssetCheckKey
+    finished: dict[str, bool] = {}
+    for asset, checks in CHECKS.items():
+        for check in checks:
+            key = AssetCheckKey(AssetKey(asset), check)
+            counts = dict.fromkeys(("passed", "failed", "not evaluated", "running"), 0)
+            for info in instance.event_log_storage.get_asset_check_partition_info([key]):
+                status = info.latest_execution_status.value
+                if status == "PLANNED":
+                    run_id = info.latest_planned_run_id
+                    if run_id not in finished:
+                        run = instance.get_run_by_id(run_id)
+                        finished[run_id] = run is None or run.is_finished
+                    counts["not evaluated" if finished[run_id] else "running"] += 1
+                else:
+                    counts["passed" if status == "SUCCEEDED" else "failed"] += 1
+            if any(counts.values()):
+                rows.append({"asset": asset, "check": check, **counts})
+    return pl.DataFrame(rows)
 
-    for asset in ("candles_1h", "candles_1m"):
-        for check in ("unique_keys", "ohlc_sanity", "no_gaps", "fresh"):
-            records = instance.event_log_storage.get_asset_check_execution_history(
-                AssetCheckKey(AssetKey(asset), check), limit=1)
-            if records:
-                event = records[0].event
-                evaluation = event.dagster_event.event_specific_data if event and event.dagster_event else None
-                rows.append({"asset": asset, "check": check,
-                             "passed": None if evaluation is None else evaluation.passed})
-    if rows:
-        _table(pl.DataFrame(rows), "Latest asset checks")
+
+def _print_checks(instance: DagsterInstance) -> None:
+    outcomes = check_outcomes(instance)
+    if outcomes.height:
+        _table(outcomes, "Latest asset checks (partitions = days x exchanges; not evaluated = planned in a run "
+               "that ended first)")

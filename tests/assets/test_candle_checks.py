@@ -23,6 +23,7 @@ from orchestration.partitions import candle_partitions
 from orchestration.settings import Settings
 from resources.warehouse.store import Warehouse
 from tests.assets.conftest import NOW, sim_definitions, sim_resources
+from tests.support.dagster_ui import check_statuses, ui_instance
 
 DAY = "2024-03-11"
 KEY = f"{DAY}|sim"
@@ -140,3 +141,92 @@ def test_hours_before_a_symbols_first_candle_are_not_gaps(loaded: tuple[Settings
                            {"t": int((start + timedelta(hours=15)).timestamp() * 1000)})
     passed, metadata = run_check(settings, "no_gaps")
     assert not passed and metadata["missing_candles"] == 1
+
+
+# -- a single-run backfill: every partition gets its own result -----------------------------------
+
+RANGE = ("2024-03-08", "2024-03-09", "2024-03-10", "2024-03-11")
+RANGE_TAGS = {"dagster/asset_partition_range_start": f"{RANGE[0]}|sim",
+              "dagster/asset_partition_range_end": f"{RANGE[-1]}|sim"}
+
+
+def ui_statuses(instance: DagsterInstance, key: AssetCheckKey, settings: Settings) -> dict[str, str]:
+    return check_statuses(instance, key, candle_partitions(settings))
+
+
+def evaluations_by_day(result: object, check: str) -> dict[str, dict]:
+    return {e.partition: {"passed": e.passed, **{k: v.value for k, v in e.metadata.items()}}
+            for e in result.get_asset_check_evaluations() if e.check_name == check  # type: ignore[attr-defined]
+            and e.asset_key == AssetKey("candles_1h")}
+
+
+def test_a_range_run_lands_each_result_on_its_own_day(tmp_path: Path) -> None:
+    """A four-day single-run backfill, then a check-only run over the same range after a duplicate
+    slipped into one day, a broken candle into another and a gap into a third: each day shows the
+    outcome of its own data, none is skipped."""
+    defs, settings = sim_definitions(tmp_path)
+    warehouse = Warehouse.from_url(settings.warehouse_url)
+    keys = {name: AssetCheckKey(AssetKey("candles_1h"), name) for name in ("unique_keys", "ohlc_sanity", "no_gaps")}
+    with ui_instance(tmp_path) as instance:
+        assert defs.resolve_job_def("markets_job").execute_in_process(instance=instance).success
+        first = defs.resolve_job_def("candles_1h_job").execute_in_process(
+            instance=instance, tags=RANGE_TAGS, asset_selection=[AssetKey("candles_1h"), AssetKey("candles_mtf")])
+        assert first.success
+        every_day = {f"{day}|sim" for day in RANGE}
+        for key in [*keys.values(), AssetCheckKey(AssetKey("candles_mtf"), "unique_keys"),
+                    AssetCheckKey(AssetKey("candles_mtf"), "ohlc_sanity")]:
+            assert ui_statuses(instance, key, settings) == dict.fromkeys(every_day, "SUCCEEDED"), key
+        rows = {day: warehouse.read_candles(timeframe="1h", exchange="sim", start=day_bounds(day)[0],
+                                            end=day_bounds(day)[1]).height for day in RANGE}
+        assert {d: v["rows_checked"] for d, v in evaluations_by_day(first, "unique_keys").items()} == {
+            f"{day}|sim": rows[day] for day in RANGE}
+
+        _slip_in_duplicates(warehouse, day="2024-03-09", rows=2)
+        start, end = day_bounds("2024-03-10")
+        btc = warehouse.read_candles(timeframe="1h", exchange="sim", symbols=["BTC/USDT"], start=start, end=end)
+        warehouse.replace_candles(btc.with_columns(pl.when(pl.col("ts") == start + timedelta(hours=5))
+                                                   .then(pl.col("low") * 0.5).otherwise(pl.col("high")).alias("high")),
+                                  exchange="sim", timeframe="1h", start=start, end=end, symbols=["BTC/USDT"])
+        gap_start, _ = day_bounds("2024-03-11")
+        with warehouse.engine.begin() as connection:
+            connection.execute(text("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND timeframe = '1h' "
+                                    "AND ts >= :a AND ts < :b"),
+                               {"a": int((gap_start + timedelta(hours=3)).timestamp() * 1000),
+                                "b": int((gap_start + timedelta(hours=6)).timestamp() * 1000)})
+
+        partitions = candle_partitions(settings)
+        candles = build_candles_asset("1h", partitions_def=partitions, default_top_n=0)
+        checks = build_candle_checks(candles, timeframe="1h", partitions_def=partitions, default_top_n=0,
+                                     freshness_hours=settings.freshness_hours)
+        second = materialize([candles, *checks], selection=AssetSelection.checks(*keys.values()),
+                             resources=sim_resources(settings), instance=instance, tags=RANGE_TAGS,
+                             raise_on_error=False)
+        assert not second.success  # unique_keys and ohlc_sanity are blocking
+        broken = {"unique_keys": "2024-03-09|sim", "ohlc_sanity": "2024-03-10|sim", "no_gaps": "2024-03-11|sim"}
+        for name, key in keys.items():
+            expected = {day: "FAILED" if day == broken[name] else "SUCCEEDED" for day in every_day}
+            assert ui_statuses(instance, key, settings) == expected, name
+        figures = {name: {day: (v["passed"], v[count]) for day, v in evaluations_by_day(second, name).items()}
+                   for name, count in (("unique_keys", "duplicates"), ("ohlc_sanity", "violations"),
+                                       ("no_gaps", "missing_candles"))}
+        assert figures["unique_keys"] == {d: (d != broken["unique_keys"], 2 if d == broken["unique_keys"] else 0)
+                                          for d in every_day}
+        assert figures["ohlc_sanity"] == {d: (d != broken["ohlc_sanity"], 1 if d == broken["ohlc_sanity"] else 0)
+                                          for d in every_day}
+        assert figures["no_gaps"] == {d: (d != broken["no_gaps"], 3 if d == broken["no_gaps"] else 0)
+                                      for d in every_day}
+
+
+def _slip_in_duplicates(warehouse: Warehouse, *, day: str, rows: int) -> None:
+    """Rebuild candle_bars without its key (as after a manual restore) and copy ``rows`` bars of
+    ``day`` once more."""
+    start, end = day_bounds(day)
+    with warehouse.engine.begin() as connection:
+        connection.execute(text("PRAGMA legacy_alter_table = ON"))  # keep the view pointing at candle_bars
+        connection.execute(text("CREATE TABLE candle_bars_copy AS SELECT * FROM candle_bars"))
+        connection.execute(text("DROP TABLE candle_bars"))
+        connection.execute(text("ALTER TABLE candle_bars_copy RENAME TO candle_bars"))
+        connection.execute(text("INSERT INTO candle_bars SELECT b.* FROM candle_bars b JOIN candle_series s "
+                                "USING (series_id) WHERE s.symbol = 'BTC/USDT' AND s.timeframe = '1h' "
+                                "AND b.ts >= :a AND b.ts < :b LIMIT :n"),
+                           {"a": int(start.timestamp() * 1000), "b": int(end.timestamp() * 1000), "n": rows})

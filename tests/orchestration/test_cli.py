@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dagster import DagsterInstance
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +31,14 @@ def test_demo_materialises_and_summarises(tmp_path: Path) -> None:
         assert expected in out.stdout, expected
     assert "FAILED" not in out.stdout
     assert (home / "warehouse.db").exists()
+    # every run was launched through workspace.yaml's code location, so the UI lists it under its job
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = instance.get_runs()
+        assert {run.job_name for run in runs} >= {"markets_job", "candles_1m_job", "candles_1h_job", "derivatives_job",
+                                                  "coingecko_job", "validate_calls_job"}
+        assert all(run.is_success and run.remote_job_origin is not None
+                   and run.remote_job_origin.location_name == "definitions.py:defs" for run in runs), [
+            (run.job_name, run.status, run.remote_job_origin) for run in runs]
     summary = subprocess.run([sys.executable, "-m", "orchestration.cli", "summary"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=120)
     assert summary.returncode == 0 and "Universe by exchange" in summary.stdout
