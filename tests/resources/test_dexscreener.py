@@ -35,6 +35,7 @@ from resources.exchanges.errors import (
 )
 from resources.rate_limit import SharedRateLimit, SlidingWindowLimit
 from resources.retry import RetryPolicy
+from tests.support.clocks import VirtualClock
 from tests.support.dexscreener_replay import USD1, DexScreenerReplay, Fault
 from tests.support.fixtures import shared_fixtures_dir
 
@@ -306,21 +307,6 @@ def test_a_4xx_is_permanent_and_not_retried(
     with pytest.raises(PermanentError, match=f"HTTP {status}: Invalid chain id.*chain id"):
         client.token_pairs("solana", USD1)
     assert len(replay.requests) == 1 and waits == []
-
-
-class VirtualClock:
-    """Epoch seconds that move only when something sleeps: waits are taken, never slept."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_the_client_keeps_under_its_limit(replay: DexScreenerReplay, waits: list[float]) -> None:

@@ -13,21 +13,9 @@ from pathlib import Path
 import pytest
 
 from resources.rate_limit import RateLimit, SharedRateLimit, SlidingWindowLimit, next_slot
+from tests.support.clocks import VirtualClock
 
 START = 1_750_000_000.0
-
-
-class VirtualClock:
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 Factory = Callable[[VirtualClock, int, float], RateLimit]
@@ -46,7 +34,7 @@ def make_limit(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
 
 
 def test_a_burst_of_the_limit_then_a_window_later(make_limit: Factory) -> None:
-    clock = VirtualClock()
+    clock = VirtualClock(START)
     limit = make_limit(clock, 3, 10.0)
     times = []
     for _ in range(7):
@@ -56,7 +44,7 @@ def test_a_burst_of_the_limit_then_a_window_later(make_limit: Factory) -> None:
 
 
 def test_requests_spread_out_wait_only_as_much_as_the_window_needs(make_limit: Factory) -> None:
-    clock = VirtualClock()
+    clock = VirtualClock(START)
     limit = make_limit(clock, 2, 10.0)
     waits = []
     for gap in (0, 4, 4, 4, 20):
@@ -67,7 +55,7 @@ def test_requests_spread_out_wait_only_as_much_as_the_window_needs(make_limit: F
 
 
 def test_two_instances_on_one_file_share_the_limit_and_it_survives_reopening(tmp_path: Path) -> None:
-    clock = VirtualClock()
+    clock = VirtualClock(START)
     path = tmp_path / "limits.sqlite"
     one = SharedRateLimit(path, name="api", limit=2, period_s=60, clock=clock, sleep=clock.sleep)
     two = SharedRateLimit(path, name="api", limit=2, period_s=60, clock=clock, sleep=clock.sleep)
@@ -84,7 +72,7 @@ def test_threads_on_one_shared_limit_never_exceed_it(tmp_path: Path) -> None:
     lock = threading.Lock()
 
     def worker() -> None:
-        clock = VirtualClock()
+        clock = VirtualClock(START)
         limit = SharedRateLimit(path, name="api", limit=5, period_s=60, clock=clock, sleep=clock.sleep)
         for _ in range(10):
             limit.acquire()
@@ -101,7 +89,7 @@ def test_threads_on_one_shared_limit_never_exceed_it(tmp_path: Path) -> None:
 
 
 def test_a_clock_that_went_back_does_not_stall_requests(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    clock = VirtualClock()
+    clock = VirtualClock(START)
     limit = SharedRateLimit(tmp_path / "limits.sqlite", name="api", limit=1, period_s=60, clock=clock,
                             sleep=clock.sleep, max_ahead_s=600)
     limit.acquire()
