@@ -65,7 +65,7 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
         what = ",".join(k.to_user_string() for k in asset_selection or []) or job_name
         print(f"  {what:<24} {label:<26} {status:<6} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
         for message in result.failures:
-            print(f"      {message}")
+            print("      " + message.replace("\n", "\n        "))
 
     def days_of(exchange: str, start: object) -> dict[str, str]:
         return {RANGE_START_TAG: str(MultiPartitionKey({"date": str(start), "exchange": exchange})),

@@ -84,7 +84,10 @@ class CodeLocationLauncher:
         if instance.is_ephemeral:
             raise LauncherError("launching through the code location needs a persistent instance (set DAGSTER_HOME)")
         self.instance = instance
-        self.dagster_home = Path(dagster_home or os.environ.get("DAGSTER_HOME") or instance.root_directory)
+        # the instance's own directory, not $DAGSTER_HOME: the two differ when a caller opens another
+        # instance (a test's, or `make test` exporting the project's DAGSTER_HOME), and runs launched
+        # on any other storage would never be seen to end
+        self.dagster_home = Path(dagster_home or instance.root_directory)
         self.log_path, self.workspace, self.env = log_path, workspace, dict(env or {})
         self.start_timeout_s, self.run_timeout_s = start_timeout_s, run_timeout_s
         self.location_name = ""
@@ -192,22 +195,28 @@ class CodeLocationLauncher:
         return LaunchedRun(run_id, run.is_success, failures)
 
 
+#: A ``Failure``'s description is written for the user (one line per problem); at most this many
+#: of its lines are kept.
+FAILURE_LINES = 12
+
+
 def failure_text(event: Any) -> str:
-    """What went wrong, in one line: a ``Failure``'s description, or the innermost error's message
-    (a step's error wraps the user code's), or the event's own message."""
+    """What went wrong: a ``Failure``'s description (its lines, up to :data:`FAILURE_LINES`), or
+    the first line of the innermost error's message (a step's error wraps the user code's), or the
+    event's own message."""
     data = event.event_specific_data
     user = getattr(data, "user_failure_data", None)
     error = getattr(data, "error", None)
     if user is not None and user.description:
-        text = user.description
+        lines = user.description.strip().splitlines()[:FAILURE_LINES]
     elif error is not None:
         while error.cause is not None:
             error = error.cause
-        text = error.message.strip()
+        lines = error.message.strip().splitlines()[:1]
     else:
-        text = event.message or ""
+        lines = (event.message or "").splitlines()[:1]
     where = event.step_key or "run"
-    return f"{where}: {text.splitlines()[0] if text else event.event_type_value}"
+    return f"{where}: " + ("\n".join(lines) if lines else event.event_type_value)
 
 
 _active: ContextVar[CodeLocationLauncher | None] = ContextVar("signalworks_launcher", default=None)

@@ -72,6 +72,10 @@ def test_runs_launched_through_the_code_location(tmp_path: Path, monkeypatch: py
     """The runs carry the location's origin and the caller's resource configuration (here: the
     simulated exchange's frozen clock, so the test is the same on any date)."""
     monkeypatch.delenv("SIGNALWORKS_DATABASE_URL", raising=False)
+    # another DAGSTER_HOME in the environment (as `make test` exports the project's) must not matter:
+    # the runs go to the storage of the instance the caller opened
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
     home = tmp_path / "home"
     defs, settings = sim_definitions(home)
     in_process = {"execution": {"config": {"in_process": {}}}}
