@@ -47,3 +47,19 @@ def test_no_module_imports_private_dagster_modules() -> None:
             if found:
                 offenders[str(path.relative_to(ROOT))] = found
     assert not offenders, f"private Dagster imports: {offenders}"
+
+
+HEAVY = ("xgboost", "hmmlearn", "sklearn", "torch", "matplotlib", "telethon", "discord")
+
+
+def test_loading_the_code_location_imports_no_heavy_library() -> None:
+    """Every run and every UI reload loads the code location: the model and client libraries are
+    imported inside the functions that use them, never at load time."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, orchestration.definitions as d; d.defs; "
+             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"loaded at import time: {out.stdout.strip()}"
