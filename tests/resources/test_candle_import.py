@@ -3,6 +3,8 @@ SQLite and PostgreSQL, validated first, idempotent, and never half-imported."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -134,9 +136,10 @@ def test_csv_errors_name_the_line_and_reject_dates_without_an_offset(warehouse: 
 
     epoch = tmp_path / "SOL_USDT-1h.csv"
     epoch.write_text(f"date,open,high,low,close,volume\n{to_ms(START)},1,2,0.5,1.5,10\n"
-                     "2024-03-01 01:00:00+00:00,1.5,2,1,1.2,0\n")
+                     "2024-03-01 01:00:00+00:00,1.5,2,1,1.2,0\n2024-03-01T04:00:00+02:00,1.2,1.3,1.1,1.25,3\n")
     report = import_candle_files(warehouse, [epoch], exchange="binance", now=NOW)
-    assert report.ok and report.files[0].written == 2
+    assert report.ok and report.files[0].written == 3
+    assert _stored(warehouse, "SOL/USDT").get_column("ts").to_list() == [START + timedelta(hours=h) for h in (0, 1, 2)]
 
 
 def test_paths_that_are_missing_or_empty_are_reported(warehouse: Warehouse, tmp_path: Path) -> None:
@@ -161,3 +164,16 @@ def test_real_binance_fixtures_import_whole_and_idempotently(warehouse: Warehous
     again = import_candle_files(warehouse, [folder / "BTC_USDT-1h.feather", folder / "PEPE_USDT-1h.feather"],
                                 exchange="binance", now=NOW)
     assert again.ok and [r.written for r in again.files] == [0, 0]
+
+
+def test_futures_names_gzipped_json_and_unsorted_rows(warehouse: Warehouse, tmp_path: Path) -> None:
+    frame = candle_frame()
+    write_feather(frame.reverse(), tmp_path / "BTC_USDT_USDT-1h-futures.feather")  # rows newest first
+    rows = [[to_ms(r["ts"]), *(r[c] for c in PRICES)] for r in candle_frame(seed=3).iter_rows(named=True)]
+    with gzip.open(tmp_path / "ETH_USDT-1h.json.gz", "wt") as handle:
+        json.dump(rows, handle)
+    write_feather(frame, tmp_path / "BTC_USDT_USDT-8h-funding_rate.feather")  # not candles: passed over
+    report = import_candle_files(warehouse, [tmp_path], exchange="binance", now=NOW)
+    assert report.ok and [(r.symbol, r.written) for r in report.files] == [("BTC/USDT:USDT", 48), ("ETH/USDT", 48)]
+    assert _stored(warehouse, "BTC/USDT:USDT").equals(frame)
+    assert _stored(warehouse, "ETH/USDT").equals(candle_frame(seed=3))
