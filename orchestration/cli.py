@@ -1,5 +1,6 @@
 """The ``signalworks`` command: ``demo`` runs the main jobs on the configured deployment and
-prints what was stored; ``summary`` prints the summary only."""
+prints what was stored; ``summary`` prints the summary only; ``import`` loads freqtrade or CSV
+candle files into the warehouse."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import logging
 import os
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from orchestration.settings import get_settings
+
+if TYPE_CHECKING:
+    from resources.candle_import import FileResult
 
 log = logging.getLogger("signalworks")
 
@@ -97,6 +102,46 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     return 1 if failed else 0
 
 
+def _span(result: FileResult) -> str:
+    if result.first is None or result.last is None:
+        return "-"
+    return f"{result.first:%Y-%m-%d %H:%M}..{result.last:%Y-%m-%d %H:%M}"
+
+
+def run_import(paths: list[str], exchange: str, timeframe: str | None, now: datetime | None = None) -> int:
+    """Import candle files (resources.candle_import) and print one line per file and the totals.
+
+    Returns 0 when every file was imported, 1 when any file or path had a problem (the valid
+    files are still written; a file with a problem is not written at all).
+    """
+    from pathlib import Path
+
+    from resources.candle_import import import_candle_files
+    from resources.warehouse.store import Warehouse
+
+    settings = get_settings()
+    warehouse = Warehouse.from_url(settings.warehouse_url)
+    report = import_candle_files(warehouse, [Path(p) for p in paths], exchange=exchange,
+                                 now=now or datetime.now(UTC), timeframe=timeframe)
+    print(f"Importing into {warehouse.description} as exchange {exchange!r}")
+    print(f"  {'file':<34} {'symbol':<16} {'tf':<4} {'rows':>8} {'first..last (UTC)':<34} {'new':>8}")
+    for result in report.files:
+        status = f"{result.written:>8}" if result.ok else "  FAILED"
+        print(f"  {result.path.name:<34} {result.symbol:<16} {result.timeframe:<4} {result.rows:>8} "
+              f"{_span(result):<34} {status}")
+        if result.dropped_open:
+            print(f"      dropped {result.dropped_open} candle still open at the time of import")
+    imported = [r for r in report.files if r.ok]
+    print(f"  total: {len(imported)}/{len(report.files)} files imported, {sum(r.rows for r in imported)} rows, "
+          f"{sum(r.written for r in imported)} new, {report.seconds:.1f} s")
+    problems = [*report.problems, *(p for r in report.files for p in r.problems)]
+    if problems:
+        print("Not imported (nothing of these files was written):", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="signalworks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--no-social", action="store_true", help="market data only")
     demo.add_argument("--hourly-days", type=int, default=45, help="days of 1h candles (indicator warm-up)")
     commands.add_parser("summary", help="print what the warehouse holds")
+    importer = commands.add_parser("import", help="load freqtrade (feather/json) or CSV candle files")
+    importer.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of PAIR-TF.<ext> files")
+    importer.add_argument("--exchange", required=True, help="exchange the candles come from, e.g. binance")
+    importer.add_argument("--timeframe", help="import only files of this timeframe; names it where the "
+                                              "file name carries none (CSV)")
     commands.add_parser("listen", help="run the social listener sidecar (see signalworks listen --help)",
                         add_help=False)
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -116,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
         return run_demo(args.days, social=not args.no_social, hourly_days=args.hourly_days)
+    if args.command == "import":
+        return run_import(args.paths, args.exchange.lower(), args.timeframe)
     from orchestration.summary import print_summary
 
     print_summary(get_settings(), _instance())
