@@ -108,3 +108,17 @@ def test_real_meme_is_more_volatile_than_bitcoin() -> None:
     btc = estimate_merton(log_returns_from_closes(binance_closes("BTC_USDT")))
     pepe = estimate_merton(log_returns_from_closes(binance_closes("PEPE_USDT")))
     assert pepe.sigma > 1.5 * btc.sigma
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_detected_jumps_are_a_fixed_point_of_the_diffusion_fit(seed: int) -> None:
+    """The centre and scale re-estimated from the non-jumps flag exactly the same jumps."""
+    from scipy.stats import norm
+
+    returns = np.random.default_rng(seed).standard_t(3, 4_000) * 0.01  # fat tails
+    jumps = detect_jumps(returns, threshold=3.0)
+    calm = returns[~jumps]
+    kept_share = 1 - 2 * 3.0 * norm.pdf(3.0) / (2 * norm.cdf(3.0) - 1)
+    scale = calm.std(ddof=1) / math.sqrt(kept_share)
+    np.testing.assert_array_equal(jumps, np.abs(returns - calm.mean()) > 3.0 * scale)
+    assert 0 < jumps.sum() < 0.1 * returns.size

@@ -119,3 +119,12 @@ def test_real_binance_portfolio_reproduces_the_estimated_correlation() -> None:
                                                  n_steps=720, seed=5))
     assert 0.05 < summary.var[0.95] < summary.cvar[0.95] < 0.9
     assert pl.Series(returns[:, 0]).len() == closes.shape[0] - 1
+
+
+def test_buy_and_hold_value_is_the_weighted_sum_of_asset_growth() -> None:
+    mu = np.array([0.01, -0.01, 0.0])
+    model = AssetModel(mu=mu, cov=np.diag(np.full(3, 1e-14)), repaired=False)  # nearly deterministic
+    weights = np.array([0.5, 0.3, 0.2])
+    paths = simulate_portfolio(model, weights, n_paths=3, n_steps=40, seed=1)
+    expected = np.exp(np.outer(np.arange(41), mu)) @ weights
+    np.testing.assert_allclose(paths, np.tile(expected, (3, 1)), rtol=1e-5)
