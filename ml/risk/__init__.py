@@ -25,12 +25,14 @@ from ml.risk.portfolio import (
     nearest_positive_definite,
     simulate_portfolio,
 )
+from ml.risk.report import SymbolRisk, symbol_risk
 
 __all__ = [
     "AssetModel",
     "GBMParams",
     "MertonParams",
     "RiskSummary",
+    "SymbolRisk",
     "bootstrap_value_paths",
     "detect_jumps",
     "estimate_asset_model",
@@ -46,5 +48,6 @@ __all__ = [
     "stationary_bootstrap_indices",
     "stress_test",
     "summarise_paths",
+    "symbol_risk",
     "value_at_risk",
 ]
