@@ -33,6 +33,7 @@ PARTS: dict[str, str] = {
     "indicators_partition": "benchmarks.indicators_partition",
     "extraction": "benchmarks.extraction",
     "social_latency": "benchmarks.social_latency",
+    "montecarlo": "benchmarks.montecarlo",
 }
 
 
