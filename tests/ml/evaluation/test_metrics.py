@@ -163,3 +163,10 @@ def test_summary_holds_every_metric() -> None:
     assert summary.win_rate_per_trade == win_rate(trades)
     assert summary.total_return == pytest.approx(np.prod(1 + net) - 1)
     assert summary.p_value == mean_return_p_value(net)
+
+
+def test_summary_of_a_strategy_that_never_trades() -> None:
+    summary = summarise([0.0, 0.0, 0.0], [], periods_per_year=8760)
+    assert summary.trades == 0 and summary.total_return == 0.0 and summary.max_drawdown == 0.0
+    assert math.isnan(summary.win_rate_per_trade) and math.isnan(summary.sharpe)
+    assert math.isnan(summary.p_value) and math.isnan(summary.profit_factor_per_trade)
