@@ -1,0 +1,11 @@
+"""Evaluation of trading strategies: pure, no I/O, no Dagster.
+
+* :mod:`ml.evaluation.costs`: positions and asset returns to net returns (fees, slippage) and trades.
+* :mod:`ml.evaluation.metrics`: Sharpe, Sortino, Calmar, drawdown, win rate, profit factor, t-test,
+  in-sample/out-of-sample overfitting flag.
+* :mod:`ml.evaluation.overfitting`: probability of backtest overfitting (CSCV), probabilistic and
+  deflated Sharpe ratios.
+* :mod:`ml.evaluation.baselines`: buy-and-hold and always-flat references.
+
+scipy is imported inside the functions that use it, not with the package.
+"""
