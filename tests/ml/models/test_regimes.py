@@ -116,12 +116,14 @@ def test_forward_filter_agrees_with_hmmlearn_at_each_prefix_end(
     from hmmlearn.hmm import GaussianHMM
 
     candles, _ = market
-    _, features = candles_feature_matrix(candles.head(800), CONFIG)
+    _, features = candles_feature_matrix(candles.head(1500), CONFIG)
     x = model.standardise(features[CONFIG.warmup :])
     filtered = filter_regimes(model, features[CONFIG.warmup :])
     hmm = GaussianHMM(n_components=4, covariance_type="full")
     hmm.startprob_, hmm.transmat_, hmm.means_, hmm.covars_ = model.startprob, model.transmat, model.means, model.covars
-    for end in (1, 2, 37, 300, x.shape[0]):
+    unsure = np.flatnonzero(filtered.max(axis=1) < 0.99)
+    assert unsure.size >= 3, "no uncertain rows: the comparison would be between near-certainties"
+    for end in (1, 2, 37, 300, x.shape[0], *(unsure[:3] + 1)):
         np.testing.assert_allclose(filtered[end - 1], hmm.predict_proba(x[:end])[-1], atol=1e-9)
     np.testing.assert_allclose(filtered.sum(axis=1), 1.0)
 
@@ -188,3 +190,17 @@ def test_bad_training_windows_fail_clearly(market: tuple[pl.DataFrame, np.ndarra
 def test_importing_the_module_does_not_import_hmmlearn() -> None:
     code = "import sys, ml.models.regimes; assert 'hmmlearn' not in sys.modules and 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+
+
+def test_the_standardiser_is_fitted_on_the_training_window_only(
+    market: tuple[pl.DataFrame, np.ndarray], model: RegimeModel
+) -> None:
+    candles, _ = market
+    _, train_features = candles_feature_matrix(candles.head(TRAIN), CONFIG)
+    _, all_features = candles_feature_matrix(candles, CONFIG)
+    train_rows = train_features[CONFIG.warmup :]
+    assert not np.isnan(train_rows).any()
+    np.testing.assert_allclose(model.feature_mean, train_rows.mean(axis=0))
+    np.testing.assert_allclose(model.feature_std, train_rows.std(axis=0))
+    assert not np.allclose(model.feature_mean, all_features[CONFIG.warmup :].mean(axis=0))
+    assert model.n_train_rows == TRAIN - CONFIG.warmup
