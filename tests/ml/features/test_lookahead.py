@@ -22,7 +22,7 @@ def _perturb(frame: pl.DataFrame, later: pl.Expr, columns: tuple[str, ...], seed
     return frame.with_columns(pl.when(later).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in columns)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(markets(), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
 def test_changing_the_future_changes_no_feature_or_label_of_the_past(
     market: tuple[pl.DataFrame, pl.DataFrame], where: float, seed: int,
@@ -46,7 +46,7 @@ def test_changing_the_future_changes_no_feature_or_label_of_the_past(
     assert labels_before.filter(known).equals(labels_after.filter(known))
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(markets(max_n=200), st.floats(0.05, 0.95))
 def test_truncating_the_future_changes_no_feature_of_the_past(
     market: tuple[pl.DataFrame, pl.DataFrame], where: float,
