@@ -1,0 +1,266 @@
+"""The feature frame: one row per candle (exchange, symbol, timeframe, ts), all symbols at once.
+
+Time convention: a row's ``ts`` is its candle's *open* time (UTC) and every feature of the row is
+known at that candle's *close* (``ts + step``). Nothing else is used: rolling windows and shifts
+look backwards only, a higher-timeframe candle joins a row only once it has closed (its end at or
+before the row's close, and every one of its base candles present), derivatives observations only
+when observed at or before the row's close. So changing any candle after ``t`` changes no feature
+at or before ``t`` (``tests/ml/features/test_lookahead.py`` proves it on random frames).
+
+Windows count candles (rows of a symbol), not wall time: a gap in the data shortens no window.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+from ml.features.config import FeatureConfig
+from ml.features.segments import SEGMENT_IDS, SegmentsConfig, base_asset
+from ml.marketdata.frames import CANDLE_KEY, CANDLE_SCHEMA, TS
+from ml.marketdata.timeframes import timeframe_ms
+
+logger = logging.getLogger(__name__)
+
+GROUP = ["exchange", "symbol", "timeframe"]
+KEY = list(CANDLE_KEY)
+DEFAULT_FEATURES = FeatureConfig()
+DEFAULT_SEGMENTS = SegmentsConfig()
+
+
+def build_features(
+    candles: pl.DataFrame,
+    *,
+    config: FeatureConfig = DEFAULT_FEATURES,
+    segments: SegmentsConfig = DEFAULT_SEGMENTS,
+    indicators: pl.DataFrame | None = None,
+    derivatives: pl.DataFrame | None = None,
+    liquidity_ranks: dict[str, int] | None = None,
+) -> pl.DataFrame:
+    """Features of every candle of ``candles`` (one timeframe, any exchanges and symbols).
+
+    Parameters
+    ----------
+    candles
+        CANDLE_SCHEMA rows, unique on (exchange, symbol, timeframe, ts), closes > 0.
+    indicators
+        Optional rows of :func:`ml.indicators.engine.compute_indicators` (same key); the columns
+        ``config.indicator_columns`` (default: all) are joined on the key.
+    derivatives
+        Optional DERIVATIVES_SCHEMA rows (perpetuals ``BASE/QUOTE:QUOTE``); a candle of
+        ``BASE/QUOTE`` (spot or perpetual) takes ``funding_rate`` and the open-interest changes
+        ``oi_change_<p>`` (fraction over ``p`` candles) as of its close, observations at most
+        ``config.derivatives_max_age_hours`` old.
+    liquidity_ranks
+        Rank per symbol for the segment of symbols in no segment list.
+
+    Returns
+    -------
+    pl.DataFrame
+        The key, then Float64 features (returns and volatilities as fractions, RSI 0-100), and
+        ``segment_id`` (Int8, :data:`ml.features.segments.SEGMENT_IDS`); sorted by the key,
+        exactly one row per input candle. Warm-up rows hold nulls.
+
+    Raises
+    ------
+    ValueError
+        For missing columns, several timeframes, duplicate keys or non-positive prices; the
+        message names the offending symbol and time.
+    """
+    step = _validate(candles)
+    frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()]).sort(KEY).with_columns(
+        (pl.col("ts").dt.epoch("ms") + step).alias("close_ms"))
+    out = _candle_features(frame, config)
+    candle_names = [c for c in out.columns if c not in (*KEY, "close_ms")]
+    out = _higher_timeframes(out, frame, config, step)
+    out = _cross_asset(out, config)
+    out = _correlated(out, candle_names, config)
+    if derivatives is not None:
+        out = _derivatives(out, derivatives, config)
+    if indicators is not None:
+        out = _indicators(out, indicators, config)
+    features = [c for c in out.columns if c not in (*KEY, "close_ms")]
+    if config.shifts:
+        out = out.with_columns(pl.col(c).shift(k).over(GROUP).alias(f"{c}_lag{k}")
+                               for k in config.shifts for c in features)
+    symbols = out.get_column("symbol").unique().to_list()
+    segment_ids = {s: SEGMENT_IDS[name] for s, name in segments.segments_of(symbols, liquidity_ranks).items()}
+    return out.with_columns(
+        pl.col("symbol").replace_strict(segment_ids, return_dtype=pl.Int8).alias("segment_id")
+    ).drop("close_ms").sort(KEY)
+
+
+def _validate(candles: pl.DataFrame) -> int:
+    missing = [c for c in CANDLE_SCHEMA if c not in candles.columns]
+    if missing:
+        raise ValueError(f"candles lack columns {missing}")
+    timeframes = candles.get_column("timeframe").unique().to_list()
+    if len(timeframes) != 1:
+        raise ValueError(f"build_features takes one timeframe per call, got {sorted(map(str, timeframes))}")
+    step = timeframe_ms(str(timeframes[0]))
+    duplicated = candles.filter(candles.select(KEY).is_duplicated())
+    if duplicated.height:
+        row = duplicated.row(0, named=True)
+        raise ValueError(f"duplicate candle key {row['exchange']} {row['symbol']} {row['ts']}")
+    bad = candles.filter(~(pl.col("close") > 0) | ~(pl.col("open") > 0))
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise ValueError(f"non-positive or missing price in {row['exchange']} {row['symbol']} at {row['ts']}")
+    return step
+
+
+def _candle_features(frame: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
+    """Returns, log return, rolling volatility, volume ratio and bar range per symbol."""
+    logret = pl.col("close").log().diff().over(GROUP)
+    mean_volume = pl.col("volume").rolling_mean(config.volume_window).over(GROUP)
+    out = frame.with_columns(
+        logret.alias("logret_1"),
+        *[(pl.col("close") / pl.col("close").shift(p).over(GROUP) - 1).alias(f"ret_{p}")
+          for p in config.return_periods],
+        pl.when(mean_volume > 0).then(pl.col("volume") / mean_volume).alias(f"volume_ratio_{config.volume_window}"),
+        ((pl.col("high") - pl.col("low")) / pl.col("close")).alias("bar_range"),
+    )
+    out = out.with_columns(pl.col("logret_1").rolling_std(w).over(GROUP).alias(f"volatility_{w}")
+                           for w in config.volatility_windows)
+    return out.drop("open", "high", "low", "close", "volume")
+
+
+def _higher_timeframes(out: pl.DataFrame, frame: pl.DataFrame, config: FeatureConfig, step: int) -> pl.DataFrame:
+    """The last *closed, complete* higher-timeframe candle's return and RSI, as of each row's close."""
+    for timeframe in config.higher_timeframes:
+        higher = higher_candles(frame, timeframe, step, config.higher_rsi_period)
+        names = {"ret": f"htf_{timeframe}_ret", "rsi": f"htf_{timeframe}_rsi_{config.higher_rsi_period}"}
+        out = (
+            out.sort("close_ms")
+            .join_asof(higher.rename(names).sort("available_ms"), left_on="close_ms", right_on="available_ms",
+                       by=["exchange", "symbol"], strategy="backward", check_sortedness=False)
+            .drop("available_ms")
+            .sort(KEY)
+        )
+    return out
+
+
+def higher_candles(frame: pl.DataFrame, timeframe: str, step: int, rsi_period: int) -> pl.DataFrame:
+    """Complete ``timeframe`` candles aggregated from ``frame`` (one base timeframe of ``step`` ms).
+
+    Returns (exchange, symbol, available_ms, ret, rsi): ``available_ms`` is the bucket's close
+    (epoch-aligned buckets, as :mod:`ml.marketdata.resample`); only buckets holding every base
+    candle count. ``ret`` is close over the previous bucket's close minus 1 (null when that bucket
+    is not complete), ``rsi`` Wilder's RSI of the complete buckets' closes.
+    """
+    length = timeframe_ms(timeframe)
+    if length <= step or length % step:
+        raise ValueError(f"higher timeframe {timeframe} is not a multiple of the candles' {step} ms")
+    by = ["exchange", "symbol"]
+    ms = pl.col("ts").dt.epoch("ms")
+    buckets = (
+        frame.with_columns((ms - ms % length).alias("bucket"))
+        .group_by([*by, "bucket"], maintain_order=True)
+        .agg(pl.col("close").last(), pl.len().alias("n"))
+        .filter(pl.col("n") == length // step)
+        .sort([*by, "bucket"])
+    )
+    change = pl.col("close").diff().over(by)
+    alpha = 1.0 / rsi_period
+    gain = change.clip(lower_bound=0).ewm_mean(alpha=alpha, adjust=False, min_samples=rsi_period).over(by)
+    loss = (-change).clip(lower_bound=0).ewm_mean(alpha=alpha, adjust=False, min_samples=rsi_period).over(by)
+    consecutive = pl.col("bucket").diff().over(by) == length
+    return buckets.select(
+        *by,
+        (pl.col("bucket") + length).alias("available_ms"),
+        pl.when(consecutive).then(pl.col("close") / pl.col("close").shift(1).over(by) - 1).alias("ret"),
+        pl.when(gain + loss > 0).then(100 * gain / (gain + loss)).alias("rsi"),
+    )
+
+
+def _cross_asset(out: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
+    """The reference symbol's returns at the same candle, rolling beta and correlation to it."""
+    ref = base_asset(config.reference_symbol).lower()
+    returns = ["logret_1", *[f"ret_{p}" for p in config.return_periods]]
+    reference = out.filter(pl.col("symbol") == config.reference_symbol).select(
+        "exchange", "timeframe", "ts", *[pl.col(c).alias(f"{ref}_{c}") for c in returns])
+    if reference.is_empty():
+        logger.warning("reference symbol %s is not among the candles: cross-asset features are null",
+                       config.reference_symbol)
+    out = out.join(reference, on=["exchange", "timeframe", "ts"], how="left")
+    x_raw, y_raw = pl.col("logret_1"), pl.col(f"{ref}_logret_1")
+    both = x_raw.is_not_null() & y_raw.is_not_null()
+    x, y = pl.when(both).then(x_raw), pl.when(both).then(y_raw)
+    w = config.beta_window
+
+    def mean(e: pl.Expr) -> pl.Expr:
+        return e.rolling_mean(w).over(GROUP)
+
+    cov = mean(x * y) - mean(x) * mean(y)
+    var_x = mean(x * x) - mean(x) ** 2
+    var_y = mean(y * y) - mean(y) ** 2
+    return out.with_columns(
+        pl.when(var_y > 0).then(cov / var_y).alias(f"beta_{ref}_{w}"),
+        pl.when((var_x > 0) & (var_y > 0)).then(cov / (var_x * var_y).sqrt()).clip(-1.0, 1.0).alias(f"corr_{ref}_{w}"),
+    )
+
+
+def _correlated(out: pl.DataFrame, candle_names: list[str], config: FeatureConfig) -> pl.DataFrame:
+    """Each correlated symbol's candle features at the same candle, prefixed by its base."""
+    prefixes = [base_asset(s).lower() for s in config.correlated_symbols]
+    if len(set(prefixes)) != len(prefixes) or base_asset(config.reference_symbol).lower() in prefixes:
+        raise ValueError(f"correlated symbols {config.correlated_symbols} share a base asset (with each other or the reference symbol)")
+    for symbol, prefix in zip(config.correlated_symbols, prefixes, strict=True):
+        pair = out.filter(pl.col("symbol") == symbol).select(
+            "exchange", "timeframe", "ts", *[pl.col(c).alias(f"{prefix}_{c}") for c in candle_names])
+        if pair.is_empty():
+            logger.warning("correlated symbol %s is not among the candles: its features are null", symbol)
+        out = out.join(pair, on=["exchange", "timeframe", "ts"], how="left")
+    return out
+
+
+def _pair(symbol: pl.Expr) -> pl.Expr:
+    return symbol.str.split(":").list.first()
+
+
+def _derivatives(out: pl.DataFrame, derivatives: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
+    """Funding rate and open-interest change of the pair's perpetual, as of each row's close."""
+    missing = [c for c in ("exchange", "symbol", "ts", "funding_rate", "open_interest") if c not in derivatives.columns]
+    if missing:
+        raise ValueError(f"derivatives lack columns {missing}")
+    settle = pl.col("symbol").str.split(":").list.get(1, null_on_oob=True)
+    quote = _pair(pl.col("symbol")).str.split("/").list.get(1, null_on_oob=True)
+    table = (
+        derivatives.filter(settle.is_null() | (settle == quote))
+        .select(pl.col("exchange").cast(pl.String), _pair(pl.col("symbol").cast(pl.String)).alias("_pair"),
+                pl.col("ts").cast(TS).dt.epoch("ms").alias("observed_ms"),
+                pl.col("funding_rate").cast(pl.Float64), pl.col("open_interest").cast(pl.Float64).alias("_oi"))
+        .unique(["exchange", "_pair", "observed_ms"], keep="last", maintain_order=True)
+        .sort("observed_ms")
+    )
+    joined = (
+        out.with_columns(_pair(pl.col("symbol")).alias("_pair")).sort("close_ms")
+        .join_asof(table, left_on="close_ms", right_on="observed_ms", by=["exchange", "_pair"],
+                   strategy="backward", tolerance=config.derivatives_max_age_hours * 3_600_000,
+                   check_sortedness=False)
+        .drop("_pair", "observed_ms").sort(KEY)
+    )
+    oi = pl.col("_oi")
+    return joined.with_columns(
+        pl.when(oi.shift(p).over(GROUP) > 0).then(oi / oi.shift(p).over(GROUP) - 1).alias(f"oi_change_{p}")
+        for p in config.open_interest_periods
+    ).drop("_oi")
+
+
+def _indicators(out: pl.DataFrame, indicators: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
+    columns = list(config.indicator_columns) if config.indicator_columns is not None else [
+        c for c in indicators.columns if c not in KEY]
+    missing = [c for c in [*KEY, *columns] if c not in indicators.columns]
+    if missing:
+        raise ValueError(f"indicators lack columns {missing}")
+    clash = sorted(set(columns) & set(out.columns))
+    if clash:
+        raise ValueError(f"indicator columns {clash} clash with feature names")
+    table = indicators.select(pl.col("exchange").cast(pl.String), pl.col("symbol").cast(pl.String),
+                              pl.col("timeframe").cast(pl.String), pl.col("ts").cast(TS),
+                              *[pl.col(c).cast(pl.Int8) if indicators.schema[c] == pl.Boolean else pl.col(c)
+                                for c in columns])
+    if table.select(KEY).is_duplicated().any():
+        raise ValueError("indicators hold duplicate keys")
+    return out.join(table, on=KEY, how="left")
