@@ -126,7 +126,10 @@ def test_version_tracks_window_and_parameters() -> None:
     shorter = fit_segment_model(x.head(350), y[:350], ts[:350], params=FAST, seed=1)
     deeper = fit_segment_model(x, y, ts, params=FAST.model_copy(update={"max_depth": 4}), seed=1)
     weighted = fit_segment_model(x, y, ts, params=FAST, seed=1, recency_half_life=50)
-    assert len({model.version, shorter.version, deeper.version, weighted.version}) == 4
+    later_end = ts.copy()
+    later_end[-1] += np.timedelta64(5, "h")  # same rows and start, the window ends later
+    extended = fit_segment_model(x, y, later_end, params=FAST, seed=1)
+    assert len({model.version, shorter.version, deeper.version, weighted.version, extended.version}) == 5
 
 
 def test_recency_weights_known_answer() -> None:
