@@ -181,3 +181,33 @@ def test_bad_input_is_rejected_clearly() -> None:
     with pytest.raises(ValueError, match="one symbol"):
         walk_forward(frame.with_columns(symbol=pl.Series(["A", "B"] * 900)), feature_columns=FEATURES,
                      fit=nearest_centroid, config=CONFIG)
+
+
+def test_training_rows_are_purged_and_embargoed() -> None:
+    """``fit`` never sees a row whose label ends inside its test window, nor one within the
+    embargo after an earlier test window; the recorded feature ``hour`` is the row's index."""
+    frame = market(8, edge=0.002).with_row_index("hour").with_columns(pl.col("hour").cast(pl.Float64))
+    seen: list[NDArray[np.float64]] = []
+
+    def recording(features: NDArray[np.float64], labels: NDArray[np.int64]) -> PredictProba:
+        seen.append(features[:, -1].copy())
+        return _drop_last(features, labels)
+
+    report = walk_forward(frame, feature_columns=[*FEATURES, "hour"], fit=recording, config=CONFIG)
+    assert len(seen) == 2 * report.windows.height  # the model and its permuted-label twin
+    ends = [(end - START) // HOUR for end in report.windows.get_column("test_end")]
+    embargo_bites = 0
+    for number, row in enumerate(report.windows.iter_rows(named=True)):
+        test_start = (row["test_start"] - START) // HOUR
+        # rolling 600 h of training, minus the last row (its label ends inside the test window),
+        # minus the 2 h embargo after every earlier test window
+        expected = set(range(test_start - 600, test_start - 1))
+        expected -= {hour for end in ends[:number] for hour in (end, end + 1)}
+        embargo_bites += len(expected) < 599
+        for hours in seen[2 * number: 2 * number + 2]:
+            assert set(hours.astype(int).tolist()) == expected
+    assert embargo_bites == report.windows.height - 2  # windows 2.. have an earlier end in training
+
+def _drop_last(features: NDArray[np.float64], labels: NDArray[np.int64]) -> PredictProba:
+    inner = nearest_centroid(features[:, :-1], labels)
+    return lambda x: inner(x[:, :-1])
