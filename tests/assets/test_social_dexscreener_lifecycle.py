@@ -13,12 +13,12 @@ from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import yaml
 from dagster import DagsterInstance
 
 from orchestration.definitions import build_definitions
 from orchestration.settings import Settings
+from resources.clock import FrozenClock, RunClock
 from resources.dexscreener import DexScreenerSource
 from resources.exchanges.base import Clock
 from resources.social_resources import DexScreenerSession, LiveDexScreenerResource
@@ -31,6 +31,9 @@ CLIENTS: list[DexScreenerSource] = []
 SESSIONS: list[DexScreenerSession] = []
 
 
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
 class RecordingLiveDexScreener(LiveDexScreenerResource):
     """The live resource, remembering what it opened so the test can look at it after the run."""
 
@@ -38,6 +41,11 @@ class RecordingLiveDexScreener(LiveDexScreenerResource):
         client = super().client(clock)
         CLIENTS.append(client)
         return client
+
+    def run_clock(self, first_call: datetime | None) -> RunClock:
+        """The run reads and waits on a frozen clock; the client under test stays the live one."""
+        del first_call
+        return FrozenClock(NOW)
 
     @contextmanager
     def session(self, clock: Clock | None = None) -> Iterator[DexScreenerSession]:
@@ -48,8 +56,7 @@ class RecordingLiveDexScreener(LiveDexScreenerResource):
 
 def _open_files_under(folder: Path) -> list[str]:
     fds = Path("/proc/self/fd")
-    if not fds.is_dir():
-        pytest.skip("needs /proc to list this process's open files")
+    assert fds.is_dir(), "this test lists the process's open files through /proc (Linux)"
     found = []
     for fd in fds.iterdir():
         try:
@@ -70,7 +77,7 @@ def test_each_run_closes_its_client_and_cache_and_shares_one_limit(tmp_path: Pat
     }))
     settings = Settings(home=tmp_path, social_config=tmp_path / "sources.yaml")
     cache_dir = tmp_path / "cache"
-    called_at = datetime.now(UTC) - timedelta(minutes=10)  # the window closed long ago: no wait
+    called_at = NOW - timedelta(minutes=10)  # on the run's frozen clock the window closed long ago: no wait
     store = SocialStore.from_url(settings.warehouse_url)
     with DexScreenerReplay(shared_fixtures_dir() / "dexscreener") as replay, \
             DagsterInstance.ephemeral() as instance:

@@ -34,10 +34,6 @@ def stream() -> list[dict]:
     return generate_stream(seed=11, start=START, minutes=60)
 
 
-def _to_milliseconds(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def _by_kind(stream: list[dict]) -> dict[str, list[dict]]:
     kinds: dict[str, list[dict]] = defaultdict(list)
     for row in stream:
@@ -124,19 +120,20 @@ def test_replay_at_high_speed_into_sqlite_drops_duplicates_and_reposts(tmp_path:
     path = tmp_path / "stream.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
-    # SQLite keeps milliseconds: an event emitted in the same millisecond as ``before`` is stored
-    # truncated, so the bound is compared at the storage's precision
-    before = _to_milliseconds(datetime.now(UTC))
+    # re-based onto the source's clock, frozen here at an instant SQLite's milliseconds hold exactly
+    replayed_at = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    source = ReplaySource(path, speed=1e6, clock=lambda: replayed_at)
     report = asyncio.run(run_listener(SignalworksSocialConfig(), warehouse_url=url, spool_path=tmp_path / "spool.jsonl",
-                                      replay_path=path, speed=1e6, once=True, health_interval_s=0))
+                                      extra_sources=[source], include_configured=False, once=True,
+                                      health_interval_s=0))
     expected = [r for r in rows if r["raw"]["kind"] not in ("duplicate", "repost")]
     stored = SocialStore(make_engine(url)).after(0, limit=10_000)
     assert [(s.channel, s.message_id) for s in stored] == [(r["channel"], r["message_id"]) for r in expected]
     kinds = _by_kind(rows)
     assert report.sink.duplicate_keys == len(kinds["duplicate"]) and report.sink.reposts == len(kinds["repost"])
     assert report.stopped_by == "finished" and report.sources["replay"].events == len(rows)
-    # time stamps re-based to the replay's wall clock, the recorded one kept in raw
-    assert all(before <= s.ts <= datetime.now(UTC) for s in stored)
+    # time stamps re-based to the replay's clock, the recorded one kept in raw
+    assert {s.ts for s in stored} == {replayed_at}
     assert stored[0].raw["recorded_ts"] == expected[0]["ts"]
 
 
