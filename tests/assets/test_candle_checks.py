@@ -88,13 +88,7 @@ def test_unique_keys_fails_when_a_duplicate_slips_in(loaded: tuple[Settings, War
     """The primary key prevents duplicates; this guards against storage that lost it (a manual
     restore, a schema drift): rebuild candle_bars without the key and slip a duplicate in."""
     settings, warehouse = loaded
-    with warehouse.engine.begin() as connection:
-        connection.execute(text("PRAGMA legacy_alter_table = ON"))  # keep the view pointing at candle_bars
-        connection.execute(text("CREATE TABLE candle_bars_copy AS SELECT * FROM candle_bars"))
-        connection.execute(text("DROP TABLE candle_bars"))
-        connection.execute(text("ALTER TABLE candle_bars_copy RENAME TO candle_bars"))
-        connection.execute(text("INSERT INTO candle_bars SELECT b.* FROM candle_bars b JOIN candle_series s "
-                                "USING (series_id) WHERE s.symbol = 'BTC/USDT' AND s.timeframe = '1h' LIMIT 2"))
+    _slip_in_duplicates(warehouse, day=DAY, rows=2)
     passed, metadata = run_check(settings, "unique_keys")
     assert not passed
     assert metadata["duplicates"] == 2

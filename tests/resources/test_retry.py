@@ -14,6 +14,7 @@ import pytest
 
 from resources.exchanges.errors import RateLimitedError, RetriesExhaustedError, TransientError
 from resources.retry import RetryPolicy
+from tests.support.processes import results_of_spawned
 
 ATTEMPTS = 6
 
@@ -36,15 +37,7 @@ def _child(seed: int | None, results: multiprocessing.Queue) -> None:
 
 
 def waits_in_two_processes(seed: int | None) -> list[list[float]]:
-    ctx = multiprocessing.get_context("spawn")
-    results = ctx.Queue()
-    processes = [ctx.Process(target=_child, args=(seed, results)) for _ in range(2)]
-    for process in processes:
-        process.start()
-    found = [results.get(timeout=60) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    assert [p.exitcode for p in processes] == [0, 0]
+    found = results_of_spawned(_child, [(seed,), (seed,)])
     assert len({pid for pid, _ in found}) == 2  # really two processes
     return [waits for _, waits in found]
 

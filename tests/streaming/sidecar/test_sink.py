@@ -27,6 +27,7 @@ from tests.streaming.sidecar.builders import make_event, wait_for
 from tests.support.fixtures import skip_unless_ci
 from tests.support.postgres import PostgresUnavailableError
 from tests.support.postgres_control import ControlledPostgres, controlled_postgres
+from tests.support.processes import results_of_spawned
 
 REPO = Path(__file__).resolve().parents[3]
 FAST_RETRY = BackoffPolicy(initial_s=0.05, max_s=0.4, jitter=0.5)
@@ -278,20 +279,9 @@ def _outage_child(url: str, spool_path: str, seed: int | None, results: object) 
 
 
 def _delays_in_two_processes(tmp_path: Path, seed: int | None) -> list[float]:
-    import multiprocessing
 
-    ctx = multiprocessing.get_context("spawn")  # forking after polars can hang
-    results = ctx.Queue()
     url = _unreachable_postgres_url()
-    processes = [ctx.Process(target=_outage_child, args=(url, str(tmp_path / f"spool{i}.jsonl"), seed, results))
-                 for i in range(2)]
-    for process in processes:
-        process.start()
-    delays = [results.get(timeout=60) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    assert [p.exitcode for p in processes] == [0, 0]
-    return delays
+    return results_of_spawned(_outage_child, [(url, str(tmp_path / f"spool{i}.jsonl"), seed) for i in range(2)])
 
 
 def test_two_sidecars_losing_the_warehouse_retry_at_different_times(tmp_path: Path) -> None:
