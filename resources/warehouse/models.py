@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, Engine, and_, select, update
@@ -49,7 +50,7 @@ class ModelRecord:
     """One registered model version.
 
     Times are converted to UTC and cut to whole milliseconds on construction. ``metrics`` is a
-    JSON object (names to numbers, strings, lists ...). ``window_start``/``window_end`` bound the
+    JSON object (names to numbers, strings, lists ...), held read-only. ``window_start``/``window_end`` bound the
     training data (inclusive); the model must not be used at or after ``expires_at``.
     """
 
@@ -80,6 +81,7 @@ class ModelRecord:
         if not isinstance(self.metrics, Mapping):
             raise ValueError(f"metrics must be a mapping, got {type(self.metrics).__name__}")
         _metrics_json(self.metrics)  # fail at construction, not at the write
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
 
     @property
     def key(self) -> tuple[str, str, str]:
