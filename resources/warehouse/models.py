@@ -16,6 +16,7 @@ equal to what was written on both engines and expiry compares alike on both.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from resources.warehouse.engine import get_engine
 from resources.warehouse.schema import model_registry
 from resources.warehouse.validations import stored_instant
+
+logger = logging.getLogger(__name__)
 
 ModelStatus = Literal["candidate", "active", "rejected", "retired"]
 STATUSES: tuple[str, ...] = get_args(ModelStatus)
@@ -140,6 +143,13 @@ class ModelRegistry:
                          .on_conflict_do_nothing(index_elements=["name", "segment", "version"])
                          .returning(model_registry.c.version))
             inserted = connection.execute(statement).first() is not None
+            if not inserted:
+                stored = connection.execute(select(model_registry.c.artifact_uri).where(
+                    model_registry.c.name == record.name, model_registry.c.segment == record.segment,
+                    model_registry.c.version == record.version)).scalar()
+                if stored != record.artifact_uri:
+                    logger.warning("model %s/%s %s is already registered with artifact %s; keeping it (not %s)",
+                                   record.name, record.segment, record.version, stored, record.artifact_uri)
             if inserted and record.status == "active":
                 self._activate(connection, record.name, record.segment, record.version, record.status_reason,
                                record.trained_at)

@@ -37,14 +37,17 @@ def registry(warehouse_url: str) -> ModelRegistry:
     return ModelRegistry(make_engine(warehouse_url))
 
 
-def test_a_record_reads_back_equal_and_registration_is_idempotent(registry: ModelRegistry) -> None:
+def test_a_record_reads_back_equal_and_registration_is_idempotent(registry: ModelRegistry,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     record = _record("a1", trained_at=T0 + timedelta(microseconds=1_700))  # SQLite keeps milliseconds
     assert record.trained_at == T0 + timedelta(milliseconds=1)  # cut on construction, on both engines
     assert registry.register_model(record) is True
     assert registry.model("xgb", "majors", "a1") == record
     assert registry.models() == [record]
     assert registry.register_model(record) is False
-    assert registry.register_model(replace(record, metrics={"brier": 0.1}, artifact_uri="s3://m/x")) is False
+    with caplog.at_level("WARNING", logger="resources.warehouse.models"):
+        assert registry.register_model(replace(record, metrics={"brier": 0.1}, artifact_uri="s3://m/x")) is False
+    assert "already registered with artifact file:///models/xgb/majors/a1.zip" in caplog.text
     assert registry.models() == [record]  # the first registration stands
     assert registry.model("xgb", "majors", "zz") is None
     with pytest.raises(TypeError):
