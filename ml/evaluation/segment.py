@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -121,7 +121,7 @@ class SegmentWalkForward:
     """Result of :func:`segment_walk_forward` (see :meth:`to_dict` for the documented layout).
 
     ``predictions``: one row per scored test row and symbol (``symbol``, ``window``, ``ts``,
-    ``p_down``, ``p_flat``, ``p_up``, ``position``, ``label``, ``asset_return``, ``net_return``,
+    ``p_down``, ``p_flat``, ``p_up``, ``position``, ``label``, ``label_end_ts``, ``asset_return``, ``net_return``,
     ``permuted_position``). ``portfolio``: one row per test bar (``ts``, ``window``, ``strategy``,
     ``buy_and_hold``, ``always_flat``, ``permuted_labels``: equal-weight net returns).
     ``windows``: per-window bounds, rows and metrics. ``deflated_sharpe``: of the strategy's
@@ -237,25 +237,28 @@ def verdict_of(out_of_sample: PerformanceSummary, baselines: dict[str, Performan
 
 
 def segment_frame(candles: pl.DataFrame, *, segment: str, config: SegmentWalkForwardConfig,
-                  segments: SegmentsConfig) -> tuple[pl.DataFrame, list[str], float]:
-    """(pooled frame sorted by ``ts``, ``symbol``; feature columns; threshold) of ``segment``."""
+                  segments: SegmentsConfig, symbols: Sequence[str] | None = None,
+                  ) -> tuple[pl.DataFrame, list[str], float]:
+    """(pooled frame sorted by ``ts``, ``symbol``; feature columns; threshold) of ``segment``'s
+    symbols among the candles (only those in ``symbols`` when given)."""
     if segment not in segments.segments:
         raise ValueError(f"unknown segment {segment!r}; known: {sorted(segments.segments)}")
     threshold = config.threshold if config.threshold is not None else segments.segments[segment].threshold  # type: ignore[index]
     spec = segments.segments[segment].model_copy(update={"threshold": threshold})  # type: ignore[index]
     labelled_by = segments.model_copy(update={"segments": {**segments.segments, segment: spec}})
-    symbols = sorted(s for s, name in segments.segments_of(candles.get_column("symbol").unique().to_list()).items()
-                     if name == segment)
-    if not symbols:
+    present = candles.get_column("symbol").unique().to_list()
+    members = sorted(s for s, name in segments.segments_of(present).items()
+                     if name == segment and (symbols is None or s in symbols))
+    if not members:
         raise ValueError(f"no symbol of segment {segment!r} among the candles")
     features = build_features(candles, config=config.features, segments=segments)
-    mine = candles.filter(pl.col("symbol").is_in(symbols))
+    mine = candles.filter(pl.col("symbol").is_in(members))
     labels = make_labels(mine, horizon=config.horizon, segments=labelled_by).select(
         *CANDLE_KEY, "label", "label_end_ts")
     moves = make_labels(mine, horizon=1, segments=labelled_by).select(
         *CANDLE_KEY, pl.col("forward_return").alias("asset_return"))
     columns = [c for c in features.columns if c not in NOT_FEATURES]
-    frame = (features.filter(pl.col("symbol").is_in(symbols)).join(labels, on=list(CANDLE_KEY))
+    frame = (features.filter(pl.col("symbol").is_in(members)).join(labels, on=list(CANDLE_KEY))
              .join(moves, on=list(CANDLE_KEY)).filter(pl.col("asset_return").is_not_null()).sort("ts", "symbol"))
     return frame, columns, threshold
 
@@ -290,18 +293,21 @@ def segment_walk_forward(
     segments: SegmentsConfig = DEFAULT_SEGMENTS,
     progress: Progress | None = None,
     permuted_baseline: bool = True,
+    symbols: Sequence[str] | None = None,
 ) -> SegmentWalkForward:
     """Walk-forward of ``segment`` on ``candles`` (CANDLE_SCHEMA, one timeframe; other segments'
     symbols may be present and feed cross-asset features only). See the module docstring.
 
-    ``progress(done, total)`` is called after each window. ``permuted_baseline=False`` skips the
+    ``symbols`` restricts the traded symbols (default: every symbol of the segment among the
+    candles; the others still feed features). ``progress(done, total)`` is called after each window. ``permuted_baseline=False`` skips the
     permuted-label model (the grid's trials need only the strategy); its metrics are then nan.
     Raises ``ValueError`` for an unknown segment, no symbol of it, or no complete window.
     """
     from ml.models.xgb import fit_segment_model, predict_proba
 
     config = config or SegmentWalkForwardConfig()
-    frame, columns, threshold = segment_frame(candles, segment=segment, config=config, segments=segments)
+    frame, columns, threshold = segment_frame(candles, segment=segment, config=config, segments=segments,
+                                              symbols=symbols)
     params = config.xgboost or segments.segments[segment].xgboost  # type: ignore[index]
     ts = frame.get_column("ts")
     step = ts.unique().diff().drop_nulls().min() if ts.n_unique() > 1 else timedelta(hours=1)
@@ -341,7 +347,7 @@ def segment_walk_forward(
         if permuted_baseline:
             shuffled = np.random.default_rng(config.seed + window.index).permutation(y)
             permuted = config.rule.positions(fit(train, shuffled)(matrix[test]))
-        parts.append(frame[test].select("symbol", "ts", "label", "asset_return").with_columns(
+        parts.append(frame[test].select("symbol", "ts", "label", "label_end_ts", "asset_return").with_columns(
             pl.lit(window.index, pl.Int64).alias("window"),
             pl.Series("p_down", proba[:, 0]), pl.Series("p_flat", proba[:, 1]), pl.Series("p_up", proba[:, 2]),
             pl.Series("position", config.rule.positions(proba)), pl.Series("permuted_position", permuted)))
