@@ -56,6 +56,7 @@ from ml.evaluation.overfitting import (
     deflated_sharpe_ratio,
     sharpe_ratio_moments,
 )
+from ml.evaluation.verdict import SIGNIFICANCE_LEVEL, Verdict, jsonable, verdict_of
 from ml.evaluation.walkforward import PositionRule
 from ml.features.build import build_features
 from ml.features.config import FeatureConfig
@@ -66,8 +67,6 @@ from ml.marketdata.frames import CANDLE_KEY
 
 #: Version of the :meth:`SegmentWalkForward.to_dict` layout; bump on any incompatible change.
 SCHEMA_VERSION = 1
-#: Deflated Sharpe ratio at or above which an edge is called significant (5 % level).
-SIGNIFICANCE_LEVEL = 0.95
 Progress = Callable[[int, int], None]
 NOT_FEATURES = {*CANDLE_KEY, "segment_id"}
 DEFAULT_RULE = PositionRule()
@@ -105,15 +104,6 @@ class SegmentWalkForwardConfig:
             raise ValueError(f"threshold must be a fraction in (0, 1), got {self.threshold}")
         if self.embargo < timedelta(0):
             raise ValueError("embargo must not be negative")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Plain-language conclusion: ``edge`` only when all three checks pass."""
-
-    edge: bool
-    text: str
-    checks: dict[str, bool]
 
 
 @dataclass(frozen=True)
@@ -165,7 +155,7 @@ class SegmentWalkForward:
         dicts), overall (strategy metrics, in-sample Sharpe, overfit), baselines, selection
         (trials, Sharpe variance, deflated Sharpe, PBO), verdict, plus ``extra`` sections."""
         verdict = self.verdict
-        return _jsonable({
+        return jsonable({
             "schema_version": SCHEMA_VERSION, "segment": self.segment, "symbols": list(self.symbols),
             "config": {"mode": self.config.mode, "train_days": self.config.train_length / timedelta(days=1),
                        "test_days": self.config.test_length / timedelta(days=1),
@@ -186,21 +176,6 @@ class SegmentWalkForward:
         })
 
 
-def _jsonable(value: Any) -> Any:
-    """Datetimes to ISO-8601, non-finite floats to None (JSON has no NaN), recursively."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def _deflated(returns: np.ndarray, trials: int, sharpe_variance: float) -> float:
     """DSR of per-bar ``returns`` against the best of ``trials`` luck-only variants; nan if undefined."""
     try:
@@ -209,31 +184,6 @@ def _deflated(returns: np.ndarray, trials: int, sharpe_variance: float) -> float
         return math.nan
     return deflated_sharpe_ratio(sharpe, periods=periods, trials=trials, sharpe_variance=sharpe_variance,
                                  skewness=skewness, kurtosis=kurtosis)
-
-
-def verdict_of(out_of_sample: PerformanceSummary, baselines: dict[str, PerformanceSummary],
-               deflated_sharpe: float, trials: int) -> Verdict:
-    """"edge after fees" only when the deflated Sharpe is significant and the strategy's Sharpe
-    beats both the permuted-label model and buy-and-hold; otherwise the text names what failed."""
-    sharpe = out_of_sample.sharpe
-
-    def beats(name: str) -> bool:
-        other = baselines[name].sharpe
-        return math.isfinite(sharpe) and (not math.isfinite(other) or sharpe > other)
-
-    checks = {"deflated_sharpe_significant": bool(deflated_sharpe >= SIGNIFICANCE_LEVEL),
-              "beats_permuted_labels": beats("permuted_labels"), "beats_buy_and_hold": beats("buy_and_hold")}
-    if all(checks.values()):
-        return Verdict(True, f"edge after fees: deflated Sharpe {deflated_sharpe:.3f} >= {SIGNIFICANCE_LEVEL} "
-                       f"over {trials} trial(s), Sharpe {sharpe:.2f} beats permuted labels and buy-and-hold", checks)
-    failed = []
-    if not checks["deflated_sharpe_significant"]:
-        failed.append(f"deflated Sharpe {deflated_sharpe:.3f} is below {SIGNIFICANCE_LEVEL} over {trials} trial(s)")
-    if not checks["beats_permuted_labels"]:
-        failed.append(f"Sharpe {sharpe:.2f} does not beat permuted labels ({baselines['permuted_labels'].sharpe:.2f})")
-    if not checks["beats_buy_and_hold"]:
-        failed.append(f"Sharpe {sharpe:.2f} does not beat buy-and-hold ({baselines['buy_and_hold'].sharpe:.2f})")
-    return Verdict(False, "no edge after fees: " + "; ".join(failed), checks)
 
 
 def segment_frame(candles: pl.DataFrame, *, segment: str, config: SegmentWalkForwardConfig,
@@ -427,5 +377,5 @@ def _runs(starts: np.ndarray) -> list[np.ndarray]:
     return [np.arange(a, b) for a, b in itertools.pairwise(edges)]
 
 
-__all__ = ["SCHEMA_VERSION", "SegmentWalkForward", "SegmentWalkForwardConfig", "Verdict",
+__all__ = ["SCHEMA_VERSION", "SIGNIFICANCE_LEVEL", "SegmentWalkForward", "SegmentWalkForwardConfig", "Verdict",
            "portfolio_returns", "segment_frame", "segment_walk_forward", "verdict_of"]
