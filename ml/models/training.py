@@ -64,8 +64,9 @@ from ml.models.xgb import SegmentModel, fit_segment_model, predict_proba
 
 KEY = ["exchange", "symbol", "timeframe", "ts"]
 SERIES = ["exchange", "symbol"]
-#: Columns of a training frame that are not features.
-NON_FEATURES = frozenset({*KEY, "segment_id", "forward_return", "threshold", "label", "label_end_ts"})
+#: Columns of a training frame that are not features (the key, labels, raw candle values).
+NON_FEATURES = frozenset({*KEY, "segment_id", "forward_return", "threshold", "label", "label_end_ts",
+                          "open", "high", "low", "close", "volume"})
 REGIME_FEATURES: tuple[str, ...] = (*PROBABILITY_COLUMNS, "regime_id")
 PROBABILITY_OUTPUT = ("p_down", "p_flat", "p_up")
 #: 1.4826 MAD estimates the standard deviation of a normal sample.
@@ -174,8 +175,9 @@ class TestMetrics:
     accuracy_raw: float
     accuracy_calibrated: float
 
-    def as_dict(self) -> dict[str, float]:
-        return {name: float(getattr(self, name)) for name in self.__dataclass_fields__}
+    def as_dict(self) -> dict[str, float | int]:
+        return {name: int(self.rows) if name == "rows" else float(getattr(self, name))
+                for name in self.__dataclass_fields__}
 
     def as_frame(self) -> pl.DataFrame:
         return pl.DataFrame({"metric": list(self.__dataclass_fields__),
