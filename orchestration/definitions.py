@@ -36,6 +36,7 @@ from resources.coingecko_resource import (
     SimCoinGeckoResource,
 )
 from resources.exchanges.resource import ExchangeCredentials, ExchangeResource, is_simulated
+from resources.models.store import LocalModelStore, ModelStore, ObjectModelStore
 from resources.social_resources import (
     DexScreenerResource,
     LiveDexScreenerResource,
@@ -49,6 +50,15 @@ from sensors.social_events import build_social_events_sensor
 def _secret(variable: str) -> EnvVar | None:
     """An ``EnvVar`` for ``variable`` when it is set (its value is only read at run time)."""
     return EnvVar(variable) if os.environ.get(variable) else None
+
+
+def build_model_store(settings: Settings) -> ModelStore:
+    """Files under the data home, or the S3-compatible object store of SIGNALWORKS_MODEL_STORE."""
+    location = settings.object_model_store
+    if location is None:
+        return LocalModelStore(root=str((settings.home / "models").resolve()))
+    endpoint, bucket = location
+    return ObjectModelStore(endpoint=endpoint, bucket=bucket)
 
 
 def build_resources(settings: Settings) -> dict[str, object]:
@@ -84,6 +94,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "social_config": SocialConfigResource(config_path=str(settings.social_config)),
         "publishers": PublishersResource(config_path=str(settings.social_config), home=str(settings.home.resolve()),
                                          telegram_base_url=settings.telegram_bot_api),
+        "model_store": build_model_store(settings),
     }
 
 

@@ -43,6 +43,10 @@ SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
     "SIGNALWORKS_DEXSCREENER": ("sim", "sim (deterministic twin) or live DexScreener for call enrichment"),
     "SIGNALWORKS_DEXSCREENER_BASE_URL": ("https://api.dexscreener.com", "DexScreener API base URL"),
     "SIGNALWORKS_TELEGRAM_BOT_API": ("https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server also works)"),
+    "SIGNALWORKS_MODEL_STORE": (
+        "local",
+        "model artifacts: local (files in $SIGNALWORKS_HOME/models) or http://host:port/bucket (S3-compatible, path-style)",
+    ),
 }
 
 
@@ -68,6 +72,7 @@ class Settings(BaseModel):
     dexscreener: str = "sim"
     dexscreener_base_url: str = "https://api.dexscreener.com"
     telegram_bot_api: str = "https://api.telegram.org"
+    model_store: str = "local"
 
     @field_validator("exchanges")
     @classmethod
@@ -93,6 +98,17 @@ class Settings(BaseModel):
             raise ValueError(f"must be sim or live, not {value!r}")
         return value
 
+    @field_validator("model_store")
+    @classmethod
+    def _model_store(cls, value: str) -> str:
+        _object_store_location(value)
+        return value
+
+    @property
+    def object_model_store(self) -> tuple[str, str] | None:
+        """``(endpoint, bucket)`` of the object model store, or None for local files."""
+        return _object_store_location(self.model_store)
+
     @property
     def warehouse_url(self) -> str:
         """SQLAlchemy URL of the warehouse (SQLite in the data home unless a URL is set)."""
@@ -105,6 +121,25 @@ class Settings(BaseModel):
 
         shown = make_url(self.warehouse_url).render_as_string(hide_password=True)
         return f"Settings(home={str(self.home)!r}, warehouse={shown!r}, exchanges={self.exchanges!r})"
+
+
+def _object_store_location(value: str) -> tuple[str, str] | None:
+    """None for ``local``; ``(endpoint, bucket)`` for ``http(s)://host[:port]/bucket``."""
+    if value == "local":
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    bucket = parts.path.strip("/")
+    if parts.scheme not in ("http", "https") or not parts.netloc or not bucket or "/" in bucket \
+            or parts.query or parts.fragment:
+        raise ValueError(f"must be local or http(s)://host:port/bucket (one bucket, no key), not {value!r}")
+    return f"{parts.scheme}://{parts.netloc}", bucket
+
+
+def _model_store_setting(value: str) -> str:
+    _object_store_location(value)
+    return value
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -137,6 +172,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         "SIGNALWORKS_DEXSCREENER": ("dexscreener", str.lower),
         "SIGNALWORKS_DEXSCREENER_BASE_URL": ("dexscreener_base_url", str),
         "SIGNALWORKS_TELEGRAM_BOT_API": ("telegram_bot_api", str),
+        "SIGNALWORKS_MODEL_STORE": ("model_store", _model_store_setting),
     }
     for variable, (field, convert) in mapping.items():
         raw = environ.get(variable, "").strip()

@@ -327,6 +327,30 @@ def _indicators_table() -> Table:
 indicators = _indicators_table()
 PARTITIONED_TABLES["indicators"] = "ts"
 
+# -- model registry (issue 10) -------------------------------------------------------------------
+
+#: One row per trained model version. ``status`` is candidate | active | rejected | retired; at
+#: most one row per (name, segment) is active (a partial unique index on both engines).
+model_registry = Table(
+    "model_registry",
+    metadata,
+    Column("name", String(32), nullable=False),
+    Column("segment", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("window_start", UtcTimestamp(), nullable=False),
+    Column("window_end", UtcTimestamp(), nullable=False),
+    Column("trained_at", UtcTimestamp(), nullable=False),
+    Column("expires_at", UtcTimestamp(), nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON object
+    Column("artifact_uri", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text),
+    Column("status_changed_at", UtcTimestamp(), nullable=False),
+    PrimaryKeyConstraint("name", "segment", "version", name="model_registry_pkey"),
+)
+Index("model_registry_trained", model_registry.c.name, model_registry.c.segment, model_registry.c.trained_at)
+Index("model_registry_one_active", model_registry.c.name, model_registry.c.segment, unique=True,
+      sqlite_where=model_registry.c.status == "active", postgresql_where=model_registry.c.status == "active")
 # -- predictions (issue 10, model assets) --------------------------------------------------------
 
 #: The latest calibrated class probabilities per candle the models were asked about: one row per

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy import Engine, text
@@ -20,6 +20,9 @@ from resources.warehouse import bulk, candles
 from resources.warehouse.candles import sorted_last_wins
 from resources.warehouse.engine import get_engine
 from resources.warehouse.schema import PARTITIONED_TABLES
+
+if TYPE_CHECKING:
+    from resources.warehouse.models import ModelRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +322,12 @@ class Warehouse:
         with self.engine.connect() as connection:
             rows = connection.execute(text(_FIRSTS_SQL), {"e": exchange, "tf": timeframe}).all()
         return {symbol: _as_utc(value) for symbol, value in rows if value is not None}
+
+    def model_registry(self) -> ModelRegistry:
+        """The ``model_registry`` table on this warehouse's engine."""
+        from resources.warehouse.models import ModelRegistry
+
+        return ModelRegistry(self.engine)
 
     def scalar(self, sql: str, **params: Any) -> Any:
         """One value from a read-only query (for checks and summaries)."""
