@@ -11,7 +11,6 @@ from ``ml.models``. Defaults (documented in the launchpad through the Config fie
   (:mod:`ml.models.training`); models expire 24 h after training.
 """
 
-from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
