@@ -17,8 +17,11 @@ three slices, each later one separated from the one before by a purge and an emb
 The embargo defaults to the label horizon (read from the rows: ``label_end_ts - ts`` is
 ``(horizon + 1)`` candles), so serially correlated rows right after a slice boundary are skipped.
 
-**Outliers** (FreqAI's spirit, simpler): a robust z-score per feature, ``(x - median) / (1.4826
-MAD)`` with median and MAD fitted on the fit rows only; a fit row with any ``|z|`` above
+**Outliers** (FreqAI's spirit, simpler): a robust z-score per feature, ``(x - median) / scale``
+with ``scale = max(1.4826 MAD, 1.2533 mean |x - median|)`` (both estimate the standard deviation
+of a normal sample; the second keeps the scale honest when more than half the rows share one
+value, as BTC's beta to itself does in a segment with BTC), median and scale fitted on the fit
+rows only; a fit row with any ``|z|`` above
 ``outlier_z`` is dropped from training. Calibration and test rows are never dropped (a live model
 must predict them too). Features with MAD 0 and missing values are ignored by the rule, and so
 are the regime features (bounded probabilities and a class id, mostly near 0 or 1: their MAD is
@@ -69,8 +72,9 @@ NON_FEATURES = frozenset({*KEY, "segment_id", "forward_return", "threshold", "la
                           "open", "high", "low", "close", "volume"})
 REGIME_FEATURES: tuple[str, ...] = (*PROBABILITY_COLUMNS, "regime_id")
 PROBABILITY_OUTPUT = ("p_down", "p_flat", "p_up")
-#: 1.4826 MAD estimates the standard deviation of a normal sample.
+#: 1.4826 MAD and 1.2533 mean absolute deviation estimate the standard deviation of a normal sample.
 MAD_TO_SIGMA = 1.4826
+MEAN_AD_TO_SIGMA = 1.2533
 
 
 class TrainingConfig(BaseModel):
@@ -151,11 +155,14 @@ class OutlierFilter:
 
 
 def fit_outlier_filter(matrix: np.ndarray, threshold: float) -> OutlierFilter:
-    """Per-feature median and ``1.4826 MAD`` of ``matrix`` (NaN ignored; all-NaN columns get scale 0)."""
+    """Per-feature median and robust scale of ``matrix`` (module docstring; NaN ignored, all-NaN
+    columns get scale 0)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         median = np.nanmedian(matrix, axis=0)
-        scale = MAD_TO_SIGMA * np.nanmedian(np.abs(matrix - median), axis=0)
+        deviation = np.abs(matrix - median)
+        scale = np.maximum(MAD_TO_SIGMA * np.nanmedian(deviation, axis=0),
+                           MEAN_AD_TO_SIGMA * np.nanmean(deviation, axis=0))
     return OutlierFilter(median=np.nan_to_num(median), scale=np.nan_to_num(scale), threshold=threshold)
 
 

@@ -149,6 +149,10 @@ def test_outliers_are_judged_by_the_fit_rows_robust_scale() -> None:
     rule = fit_outlier_filter(matrix, threshold=8.0)
     assert np.flatnonzero(rule.extreme(matrix)).tolist() == [7]
     assert rule.median == pytest.approx(np.nanmedian(matrix, axis=0))
+    # A feature most rows share exactly (BTC's beta to itself beside ETH's) has MAD ~0: the mean
+    # absolute deviation keeps its scale, so the other symbol's ordinary values are not extreme.
+    beta = np.where(np.arange(500) % 5 < 3, 1.0 + rng.normal(0.0, 1e-9, 500), rng.normal(0.9, 0.1, 500))
+    assert not fit_outlier_filter(beta[:, None], threshold=8.0).extreme(beta[:, None]).any()
 
 
 def test_an_extreme_fit_row_is_dropped(candles: pl.DataFrame, trained: TrainedSegment) -> None:
