@@ -92,9 +92,11 @@ def _unpack(payload: bytes, kind: str) -> tuple[dict[str, Any], zipfile.ZipFile]
         if isinstance(e, ArtifactFormatError):
             raise
         raise ArtifactFormatError(f"model artifact manifest is not JSON ({e})") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict):
+        raise ArtifactFormatError("not a model artifact: its manifest is not a JSON object")
+    if manifest.get("format") != FORMAT:
         raise ArtifactFormatError(f"not a model artifact: manifest format is {manifest.get('format')!r} "
-                                  f"(expected {FORMAT!r})" if isinstance(manifest, dict) else "manifest is not an object")
+                                  f"(expected {FORMAT!r})")
     version = manifest.get("format_version")
     if version not in SUPPORTED_VERSIONS:
         raise ArtifactFormatError(f"artifact format version {version!r} is not supported (this code reads "

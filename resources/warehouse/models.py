@@ -16,9 +16,11 @@ equal to what was written on both engines and expiry compares alike on both.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from sqlalchemy import Connection, Engine, and_, select, update
@@ -27,6 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from resources.warehouse.engine import get_engine
 from resources.warehouse.schema import model_registry
 from resources.warehouse.validations import stored_instant
+
+logger = logging.getLogger(__name__)
 
 ModelStatus = Literal["candidate", "active", "rejected", "retired"]
 STATUSES: tuple[str, ...] = get_args(ModelStatus)
@@ -49,7 +53,7 @@ class ModelRecord:
     """One registered model version.
 
     Times are converted to UTC and cut to whole milliseconds on construction. ``metrics`` is a
-    JSON object (names to numbers, strings, lists ...). ``window_start``/``window_end`` bound the
+    JSON object (names to numbers, strings, lists ...), held read-only. ``window_start``/``window_end`` bound the
     training data (inclusive); the model must not be used at or after ``expires_at``.
     """
 
@@ -80,6 +84,7 @@ class ModelRecord:
         if not isinstance(self.metrics, Mapping):
             raise ValueError(f"metrics must be a mapping, got {type(self.metrics).__name__}")
         _metrics_json(self.metrics)  # fail at construction, not at the write
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -138,6 +143,13 @@ class ModelRegistry:
                          .on_conflict_do_nothing(index_elements=["name", "segment", "version"])
                          .returning(model_registry.c.version))
             inserted = connection.execute(statement).first() is not None
+            if not inserted:
+                stored = connection.execute(select(model_registry.c.artifact_uri).where(
+                    model_registry.c.name == record.name, model_registry.c.segment == record.segment,
+                    model_registry.c.version == record.version)).scalar()
+                if stored != record.artifact_uri:
+                    logger.warning("model %s/%s %s is already registered with artifact %s; keeping it (not %s)",
+                                   record.name, record.segment, record.version, stored, record.artifact_uri)
             if inserted and record.status == "active":
                 self._activate(connection, record.name, record.segment, record.version, record.status_reason,
                                record.trained_at)

@@ -37,16 +37,21 @@ def registry(warehouse_url: str) -> ModelRegistry:
     return ModelRegistry(make_engine(warehouse_url))
 
 
-def test_a_record_reads_back_equal_and_registration_is_idempotent(registry: ModelRegistry) -> None:
+def test_a_record_reads_back_equal_and_registration_is_idempotent(registry: ModelRegistry,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
     record = _record("a1", trained_at=T0 + timedelta(microseconds=1_700))  # SQLite keeps milliseconds
     assert record.trained_at == T0 + timedelta(milliseconds=1)  # cut on construction, on both engines
     assert registry.register_model(record) is True
     assert registry.model("xgb", "majors", "a1") == record
     assert registry.models() == [record]
     assert registry.register_model(record) is False
-    assert registry.register_model(replace(record, metrics={"brier": 0.1}, artifact_uri="s3://m/x")) is False
+    with caplog.at_level("WARNING", logger="resources.warehouse.models"):
+        assert registry.register_model(replace(record, metrics={"brier": 0.1}, artifact_uri="s3://m/x")) is False
+    assert "already registered with artifact file:///models/xgb/majors/a1.zip" in caplog.text
     assert registry.models() == [record]  # the first registration stands
     assert registry.model("xgb", "majors", "zz") is None
+    with pytest.raises(TypeError):
+        record.metrics["brier"] = 0.0  # type: ignore[index]  # read-only
 
 
 def test_activating_a_version_retires_the_previous_one(registry: ModelRegistry) -> None:
@@ -152,9 +157,14 @@ def test_concurrent_promotions_leave_exactly_one_active_version(registry: ModelR
         except BaseException as error:  # reported by the main thread
             failures.append(error)
 
-    with registry.engine.begin() as connection:  # transaction A
-        registry._lock(connection, "xgb", "majors")
-        registry._activate(connection, "xgb", "majors", "v1", "A", T0)
+    with registry.engine.begin() as connection:  # transaction A: promotes v1 by the same protocol
+        if registry.postgres:
+            connection.execute(text("SELECT version FROM model_registry WHERE name = 'xgb' AND segment = 'majors' "
+                                    "FOR UPDATE"))
+        connection.execute(text("UPDATE model_registry SET status = 'retired', status_reason = 'replaced by v1' "
+                                "WHERE version = 'v0'"))
+        connection.execute(text("UPDATE model_registry SET status = 'active', status_reason = 'A' "
+                                "WHERE version = 'v1'"))
         b = threading.Thread(target=promote_v2)
         b.start()
         if registry.postgres:  # wait until B is blocked on A's locks (a condition, with a deadline)
