@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
 
+from assets.models import SEGMENT_PARTITIONS
 from ml.features.segments import SEGMENT_IDS
 from ml.marketdata.frames import TS
 from orchestration.definitions import build_definitions
@@ -29,6 +30,7 @@ from resources.exchanges.sim import SimExchange
 from resources.warehouse.predictions import read_predictions
 from resources.warehouse.store import Warehouse
 from tests.assets.conftest import sim_resources
+from tests.support.dagster_ui import check_statuses
 
 NOW = datetime(2024, 3, 12, 9, 30, tzinfo=UTC)
 SYMBOLS = {"majors": ("BTC/USDT", "ETH/USDT"), "alts": ("SOL/USDT", "AVAX/USDT"), "memes": ("DOGE/USDT", "PEPE/USDT")}
@@ -150,6 +152,10 @@ def test_checks_decide_the_registry_status_and_block_predictions(world: World) -
         assert bool(result.asset_materializations_for_node("predictions")) == beats
         outcomes[segment] = beats
     assert outcomes["alts"] and not outcomes["memes"], outcomes  # the planted answers
+    # What the UI's per-partition check bar shows.
+    shown = check_statuses(world.instance, AssetCheckKey(AssetKey("xgb_models"), "beats_climatology"),
+                           SEGMENT_PARTITIONS)
+    assert shown == {s: "SUCCEEDED" if beats else "FAILED" for s, beats in outcomes.items()}
 
 
 def test_predictions_come_from_usable_models_only(world: World) -> None:
