@@ -135,7 +135,7 @@ def fit_segment_regimes(dataset: pl.DataFrame, segment: str, config: RegimeModel
     """(model, anchor, timeline) of one segment over the dataset's rows, or None without rows."""
     from ml.models.regime_features import RegimeConfig
     from ml.models.regimes import fit_regime_model, infer_regimes
-    from ml.models.training import regime_anchor
+    from ml.models.segment_regimes import regime_anchor
 
     candles = dataset_candles(segment_rows(dataset, segment))
     if candles.is_empty():

@@ -61,8 +61,9 @@ from ml.models.calibration import (
     log_loss,
     reliability_table,
 )
-from ml.models.regime_features import REGIMES, RegimeConfig
-from ml.models.regimes import PROBABILITY_COLUMNS, RegimeModel, fit_regime_model, infer_regimes
+from ml.models.regime_features import RegimeConfig
+from ml.models.regimes import RegimeModel, fit_regime_model
+from ml.models.segment_regimes import REGIME_FEATURES, regime_anchor, with_regime_features
 from ml.models.xgb import SegmentModel, fit_segment_model, predict_proba
 
 KEY = ["exchange", "symbol", "timeframe", "ts"]
@@ -70,7 +71,6 @@ SERIES = ["exchange", "symbol"]
 #: Columns of a training frame that are not features (the key, labels, raw candle values).
 NON_FEATURES = frozenset({*KEY, "segment_id", "forward_return", "threshold", "label", "label_end_ts",
                           "open", "high", "low", "close", "volume"})
-REGIME_FEATURES: tuple[str, ...] = (*PROBABILITY_COLUMNS, "regime_id")
 PROBABILITY_OUTPUT = ("p_down", "p_flat", "p_up")
 #: 1.4826 MAD and 1.2533 mean absolute deviation estimate the standard deviation of a normal sample.
 MAD_TO_SIGMA = 1.4826
@@ -236,42 +236,6 @@ def climatology_brier(train_labels: np.ndarray, test_labels: np.ndarray, n_class
 def feature_columns(frame: pl.DataFrame) -> list[str]:
     """The model inputs of a training or prediction frame: every column but the key and labels."""
     return [c for c in frame.columns if c not in NON_FEATURES and c not in REGIME_FEATURES]
-
-
-def regime_anchor(candles: pl.DataFrame, before: datetime) -> tuple[str, str]:
-    """The (exchange, symbol) with the most candles before ``before``, ties to the first in order."""
-    counts = (candles.filter(pl.col("ts") < before).group_by(SERIES).len()
-              .sort(["len", *SERIES], descending=[True, False, False]))
-    if counts.is_empty():
-        raise ValueError(f"no candles before {before} to fit the regime model on")
-    exchange, symbol, _ = counts.row(0)
-    return str(exchange), str(symbol)
-
-
-def regime_feature_frame(model: RegimeModel, candles: pl.DataFrame) -> pl.DataFrame:
-    """Key + forward-filtered ``p_*`` and ``regime_id`` (Float64, null in warm-up) of every candle,
-    each series from its own candles only (row ``t`` reads candles up to ``t``)."""
-    frames = []
-    for (exchange, symbol, timeframe), series in candles.sort(KEY).group_by(
-            ["exchange", "symbol", "timeframe"], maintain_order=True):
-        inferred = infer_regimes(model, series.select("ts", "close", "volume"))
-        regime_id = inferred.get_column("regime").replace_strict(
-            {name: float(i) for i, name in enumerate(REGIMES)}, default=None, return_dtype=pl.Float64)
-        frames.append(inferred.select(
-            pl.lit(exchange).alias("exchange"), pl.lit(symbol).alias("symbol"), pl.lit(timeframe).alias("timeframe"),
-            pl.col("ts").cast(candles.schema["ts"]), *PROBABILITY_COLUMNS,
-        ).with_columns(regime_id.alias("regime_id")))
-    return pl.concat(frames)
-
-
-def with_regime_features(frame: pl.DataFrame, candles: pl.DataFrame, model: RegimeModel | None) -> pl.DataFrame:
-    """``frame`` with the regime features of :func:`regime_feature_frame` joined on the key."""
-    if model is None:
-        return frame
-    regimes = regime_feature_frame(model, candles.filter(pl.col("symbol").is_in(frame.get_column("symbol").unique().to_list())))
-    return frame.drop([c for c in REGIME_FEATURES if c in frame.columns]).join(
-        regimes.with_columns(pl.col(c).cast(frame.schema[c]) for c in ("exchange", "symbol", "timeframe", "ts")),
-        on=KEY, how="left")
 
 
 def _matrix(frame: pl.DataFrame, names: tuple[str, ...]) -> np.ndarray:

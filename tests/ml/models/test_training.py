@@ -16,16 +16,15 @@ from ml.features.segments import XGBoostParams
 from ml.models.calibration import brier_score, fit_platt
 from ml.models.canary import alter_after, no_look_ahead_canary
 from ml.models.regime_features import RegimeConfig
+from ml.models.segment_regimes import REGIME_FEATURES, with_regime_features
 from ml.models.training import (
     KEY,
-    REGIME_FEATURES,
     TrainedSegment,
     TrainingConfig,
     climatology_brier,
     fit_outlier_filter,
     predict_latest,
     train_segment,
-    with_regime_features,
 )
 from ml.models.xgb import predict_proba
 from tests.support.builders import make_candles
