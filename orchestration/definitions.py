@@ -14,21 +14,27 @@ from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks, build_mtf_checks
 from assets.indicator_checks import build_indicator_checks
 from assets.indicators import build_indicators_asset
+from assets.model_checks import build_xgb_model_checks, predictions_models_usable
+from assets.models import features, predictions, regime_model, xgb_models
 from assets.mtf import build_mtf_asset
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
+from ml.features.segments import SEGMENT_IDS
 from orchestration.jobs import (
     build_retention_job,
     candle_job,
     coingecko_job,
     derivatives_job,
     markets_job,
+    model_features_job,
     publish_schedule,
     publish_signals_job,
+    regime_training_job,
     validate_calls_job,
+    xgb_training_job,
 )
 from orchestration.partitions import candle_partitions
-from orchestration.schedules import build_schedules
+from orchestration.schedules import build_schedules, model_schedules
 from orchestration.settings import Settings, get_settings
 from resources.coingecko_resource import (
     CoinGeckoResource,
@@ -36,6 +42,7 @@ from resources.coingecko_resource import (
     SimCoinGeckoResource,
 )
 from resources.exchanges.resource import ExchangeCredentials, ExchangeResource, is_simulated
+from resources.feature_store import FeatureStoreResource
 from resources.models.store import LocalModelStore, ModelStore, ObjectModelStore
 from resources.social_resources import (
     DexScreenerResource,
@@ -95,6 +102,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "publishers": PublishersResource(config_path=str(settings.social_config), home=str(settings.home.resolve()),
                                          telegram_base_url=settings.telegram_bot_api),
         "model_store": build_model_store(settings),
+        "feature_store": FeatureStoreResource(root=str((settings.home / "features").resolve())),
     }
 
 
@@ -132,16 +140,19 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     return Definitions(
         assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
-                build_coingecko_asset(settings.coingecko_top)],
-        asset_checks=checks,
+                build_coingecko_asset(settings.coingecko_top),
+                features, regime_model, xgb_models, predictions],
+        asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
-              validate_job, publish_job],
+              validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job],
         sensors=[build_social_events_sensor(validate_job)],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
             derivatives_job=derivatives_job, coingecko_job=coingecko_job, retention_job=retention_job,
             exchanges=settings.exchanges,
-        ), publish_schedule(publish_job)],
+        ), publish_schedule(publish_job),
+            *model_schedules(features_job=model_features_job, xgb_job=xgb_training_job,
+                             regime_job=regime_training_job, segments=list(SEGMENT_IDS))],
         resources=resources,
     )
 

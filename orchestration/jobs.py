@@ -102,3 +102,19 @@ def publish_signals_job() -> JobDefinition:
 def publish_schedule(job_def: JobDefinition) -> ScheduleDefinition:
     return ScheduleDefinition(name="publish_signals_schedule", job=job_def, cron_schedule="* * * * *",
                               execution_timezone="UTC")
+
+
+# -- models (issue 10) ------------------------------------------------------------------------------
+#: Rebuilds the dataset hourly, and the predictions from the models usable then.
+model_features_job = define_asset_job(
+    "model_features_job", selection=AssetSelection.assets("features", "predictions"), tags=MARKET_LANE,
+    description="The feature dataset over its window (run config: window_days, default 90; horizon, default 4), "
+    "then the latest predictions of every usable model.")
+#: One segment per run (partition); the blocking checks gate ``predictions`` in the same run.
+xgb_training_job = define_asset_job(
+    "xgb_training_job", selection=AssetSelection.assets("xgb_models", "predictions"), tags=MARKET_LANE,
+    description="Retrain one segment's XGBoost model (run config: window_days, default 60; expiry_hours, "
+    "default 24), check it (blocking), then refresh the predictions.")
+regime_training_job = define_asset_job(
+    "regime_training_job", selection=AssetSelection.assets("regime_model"), tags=MARKET_LANE,
+    description="Refit the HMM regime model of every segment (run config: window_days, default 60).")

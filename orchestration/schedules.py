@@ -58,3 +58,26 @@ def build_schedules(*, candles_1h_job: AssetJob,
         ScheduleDefinition(name="candles_1m_retention_schedule", job=retention_job,
                            cron_schedule="30 3 * * 0", execution_timezone="UTC"),
     ]
+
+
+def segment_schedule(job_def: AssetJob, *, name: str, cron: str, segments: Sequence[str]) -> ScheduleDefinition:
+    """One run per segment partition at each tick (run config: the assets' defaults)."""
+    @schedule(name=name, job=job_def, cron_schedule=cron, execution_timezone="UTC")
+    def _schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
+        moment = context.scheduled_execution_time
+        for segment in segments:
+            yield RunRequest(run_key=f"{segment}@{moment.isoformat()}", partition_key=segment)
+
+    return _schedule
+
+
+def model_schedules(*, features_job: AssetJob, xgb_job: AssetJob, regime_job: AssetJob,
+                    segments: Sequence[str]) -> list[ScheduleDefinition]:
+    """Features hourly after the 1h candles; XGBoost every 6 h, the HMM every 12 h, after the features."""
+    return [
+        ScheduleDefinition(name="model_features_schedule", job=features_job, cron_schedule="10 * * * *",
+                           execution_timezone="UTC"),
+        segment_schedule(xgb_job, name="xgb_training_schedule", cron="20 */6 * * *", segments=segments),
+        ScheduleDefinition(name="regime_training_schedule", job=regime_job, cron_schedule="25 */12 * * *",
+                           execution_timezone="UTC"),
+    ]

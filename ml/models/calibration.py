@@ -14,6 +14,11 @@ Definitions (``p`` is an ``(n, k)`` array of probabilities, ``y`` the true class
   held-out rows (scipy's bounded scalar minimiser over ``log T``). ``T > 1`` softens an
   overconfident model; the top class never changes, so accuracy is untouched. It must be fitted
   on rows the model was not trained on (the caller's held-out window) and applied to later rows.
+* **Platt scaling** (one-vs-rest, Platt 1999 / Zadrozny & Elkan 2002): for each class ``k`` a
+  logistic ``q_k = sigmoid(a_k log p_k + b_k)`` is fitted on held-out rows (class ``k`` against the
+  rest), then the rows are renormalised, ``p'_k = q_k / sum_j q_j``. Targets use Platt's smoothing
+  (``(N+ + 1)/(N+ + 2)`` for positives, ``1/(N- + 2)`` for negatives), so a class absent from the
+  held-out rows still gets finite parameters. Unlike a temperature it may change the top class.
 """
 
 from __future__ import annotations
@@ -138,3 +143,62 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray, *, bounds: tuple[float, fl
     result = minimize_scalar(loss, bounds=(np.log(low), np.log(high)), method="bounded",
                              options={"xatol": 1e-6})
     return TemperatureScaler(temperature=float(np.exp(result.x)), held_out_rows=len(labels))
+
+
+@dataclass(frozen=True)
+class PlattScaler:
+    """Fitted one-vs-rest Platt parameters; ``apply`` rescales probabilities from the same model.
+
+    ``slopes[k]`` and ``intercepts[k]`` are ``a_k`` and ``b_k`` of class ``k`` (module docstring).
+    """
+
+    slopes: tuple[float, ...]
+    intercepts: tuple[float, ...]
+    held_out_rows: int
+
+    def apply(self, proba: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, same shape as ``proba``; rows sum to 1."""
+        return apply_platt(proba, np.asarray(self.slopes), np.asarray(self.intercepts))
+
+
+def apply_platt(proba: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """``q_k = sigmoid(a_k log p_k + b_k)`` per class, renormalised row-wise."""
+    p = np.asarray(proba, dtype=float)
+    if p.ndim != 2 or p.shape[1] != len(slopes) or len(slopes) != len(intercepts):
+        raise ValueError(f"probabilities of shape {p.shape} for {len(slopes)} Platt classes")
+    z = np.log(np.clip(p, PROBABILITY_FLOOR, None)) * slopes + intercepts
+    q = 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
+    q = np.clip(q, PROBABILITY_FLOOR, None)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def _fit_binary_platt(score: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising the cross-entropy of ``sigmoid(a score + b)`` against Platt's smoothed targets."""
+    from scipy.optimize import minimize
+
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    target = np.where(positive, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss_and_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = theta[0] * score + theta[1]
+        # log(1 + e^z) - t z, the cross-entropy of sigmoid(z) against t, written stably
+        loss = np.logaddexp(0.0, z) - target * z
+        residual = 1.0 / (1.0 + np.exp(-z)) - target
+        return float(loss.mean()), np.array([np.mean(residual * score), np.mean(residual)])
+
+    result = minimize(loss_and_gradient, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
+
+
+def fit_platt(proba: np.ndarray, y: np.ndarray) -> PlattScaler:
+    """One-vs-rest Platt scaling fitted on held-out rows (see the module docstring).
+
+    ``proba`` must be the model's predictions on rows it was not trained on; the fit is
+    deterministic (L-BFGS from ``a = 1, b = 0``).
+    """
+    p, labels = _validated(proba, y)
+    score = np.log(np.clip(p, PROBABILITY_FLOOR, None))
+    fitted = [_fit_binary_platt(score[:, k], labels == k) for k in range(p.shape[1])]
+    return PlattScaler(slopes=tuple(a for a, _ in fitted), intercepts=tuple(b for _, b in fitted),
+                       held_out_rows=len(labels))

@@ -351,3 +351,29 @@ model_registry = Table(
 Index("model_registry_trained", model_registry.c.name, model_registry.c.segment, model_registry.c.trained_at)
 Index("model_registry_one_active", model_registry.c.name, model_registry.c.segment, unique=True,
       sqlite_where=model_registry.c.status == "active", postgresql_where=model_registry.c.status == "active")
+# -- predictions (issue 10, model assets) --------------------------------------------------------
+
+#: The latest calibrated class probabilities per candle the models were asked about: one row per
+#: candle key, replaced when the same candle is predicted again. ``ts`` is the candle's open time;
+#: the prediction is made at its close, for the next ``horizon`` candles.
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("exchange", String(32), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("ts", UtcTimestamp(), nullable=False),
+    Column("segment", String(16), nullable=False),
+    Column("model_name", String(32), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("p_down", Float(53), nullable=False),
+    Column("p_flat", Float(53), nullable=False),
+    Column("p_up", Float(53), nullable=False),
+    Column("predicted", String(8), nullable=False),
+    Column("regime", String(32)),
+    Column("regime_version", String(64)),
+    Column("size_multiplier", Float(53)),
+    Column("predicted_at", UtcTimestamp(), nullable=False),
+    PrimaryKeyConstraint("exchange", "symbol", "timeframe", "ts", name="predictions_pkey"),
+)
+Index("predictions_predicted_at", predictions.c.predicted_at)
