@@ -1,0 +1,132 @@
+"""Segment walk-forward and its parameter grid: known answers (a planted edge is found, random walks
+claim nothing), no look-ahead, the portfolio and baselines by hand, the JSON layout, clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ml.evaluation.costs import strategy_returns, trade_returns
+from ml.evaluation.grid import ParameterGrid, run_grid, with_grid
+from ml.evaluation.metrics import sharpe_ratio
+from ml.evaluation.segment import SCHEMA_VERSION, SegmentWalkForwardConfig, segment_walk_forward
+from ml.features.segments import XGBoostParams
+from tests.support.builders import make_candles
+from tests.support.planted_candles import planted_candles
+
+#: Small and fast: 20-day training, 10-day test windows, 40 shallow trees.
+CONFIG = SegmentWalkForwardConfig(train_length=timedelta(days=20), test_length=timedelta(days=10),
+                                  embargo=timedelta(hours=6), horizon=2,
+                                  xgboost=XGBoostParams(n_estimators=40, max_depth=3, learning_rate=0.3))
+SMALL_GRID = ParameterGrid(threshold_factors=(0.5, 1.0), horizons=(1, 2), margins=(0.0, 0.2))
+
+
+@pytest.fixture(scope="module")
+def planted():
+    candles = planted_candles(1500, seed=1)
+    return candles, segment_walk_forward(candles, segment="majors", config=CONFIG)
+
+
+def test_planted_edge_is_found_after_fees_and_survives_the_grid(planted) -> None:
+    candles, result = planted
+    assert result.windows.height == 4 and result.symbols == ("BTC/USDT", "ETH/USDT")
+    assert result.out_of_sample.sharpe > 5
+    assert result.deflated_sharpe >= 0.95
+    assert result.verdict.edge, result.verdict.text
+    assert result.verdict.text.startswith("edge after fees")
+
+    grid = run_grid(candles, segment="majors", config=CONFIG, grid=SMALL_GRID, reuse=result)
+    assert len(grid.trials) == 8 and grid.returns.height == result.portfolio.height
+    assert grid.pbo is not None and grid.pbo.pbo < 0.5
+    assert grid.deflated_sharpe >= 0.95
+    graded = with_grid(result, grid)
+    assert graded.trials == 8 and graded.pbo == grid.pbo.pbo
+    assert graded.deflated_sharpe <= result.deflated_sharpe  # eight tries raise the bar
+    assert graded.verdict.edge, graded.verdict.text
+
+
+@pytest.mark.parametrize("edge", [0.0, None], ids=["random-walk-with-ranges", "plain-random-walk"])
+def test_random_walks_claim_no_edge_in_at_least_95_percent_of_seeds(edge: float | None) -> None:
+    claims = []
+    for seed in range(20):
+        candles = (make_candles(1000, symbols=("BTC/USDT", "ETH/USDT"), seed=seed) if edge is None
+                   else planted_candles(1000, seed=seed, edge=edge))
+        result = segment_walk_forward(candles, segment="majors", config=CONFIG)
+        claims.append(result.verdict.edge)
+        if not result.verdict.edge:
+            assert result.verdict.text.startswith("no edge after fees: ")
+    assert sum(claims) <= 1, f"{sum(claims)} of 20 random walks claimed an edge"
+
+
+def test_altering_candles_after_a_test_window_changes_none_of_its_predictions(planted) -> None:
+    candles, result = planted
+    window = result.windows.row(1, named=True)
+    future = pl.col("ts") >= window["test_end"]
+    rng = np.random.default_rng(5)
+    factor = pl.Series(rng.uniform(0.5, 2.0, candles.height))
+    altered = candles.with_columns(
+        *[pl.when(future).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in ("open", "close", "volume")],
+        pl.when(future).then(pl.max_horizontal("open", "close", "high") * factor * 2).otherwise(pl.col("high")).alias("high"),
+        pl.when(future).then(pl.min_horizontal("open", "close", "low") * factor / 2).otherwise(pl.col("low")).alias("low"),
+    )
+    assert not altered.equals(candles)
+    again = segment_walk_forward(altered, segment="majors", config=CONFIG)
+    columns = ["symbol", "ts", "p_down", "p_flat", "p_up", "position", "permuted_position"]
+    for index in (0, 1):
+        before = result.predictions.filter(pl.col("window") == index).select(columns)
+        after = again.predictions.filter(pl.col("window") == index).select(columns)
+        assert before.height > 0 and before.equals(after)
+    later = result.predictions.filter(pl.col("window") == 3).select(columns)
+    assert not later.equals(again.predictions.filter(pl.col("window") == 3).select(columns))
+
+
+def test_portfolio_is_the_equal_weight_mean_of_each_symbols_net_returns(planted) -> None:
+    _, result = planted
+    per_symbol = {}
+    trades = 0
+    for (symbol,), part in result.predictions.sort("ts").group_by(["symbol"], maintain_order=True):
+        positions, moves = part["position"].to_numpy(), part["asset_return"].to_numpy()
+        per_symbol[symbol] = pl.DataFrame({"ts": part["ts"], symbol: strategy_returns(positions, moves)})
+        trades += trade_returns(positions, moves).size
+    wide = per_symbol["BTC/USDT"].join(per_symbol["ETH/USDT"], on="ts", how="full", coalesce=True).sort("ts")
+    expected = wide.select(pl.mean_horizontal("BTC/USDT", "ETH/USDT")).to_series().to_numpy()
+    assert np.allclose(result.portfolio["strategy"].to_numpy(), expected, rtol=0, atol=1e-15)
+    assert result.out_of_sample.trades == trades
+    assert math.isclose(result.out_of_sample.sharpe, sharpe_ratio(expected), rel_tol=1e-12)
+    # buy-and-hold pays one entry per symbol and window, flat earns nothing
+    entries = result.windows.height * 2
+    gross = result.predictions.group_by("ts").agg(pl.col("asset_return").mean()).sort("ts")["asset_return"]
+    paid = (gross.to_numpy() - result.portfolio["buy_and_hold"].to_numpy()).sum()
+    assert math.isclose(paid, entries * 0.0015 / 2, rel_tol=1e-9)
+    assert result.baselines["buy_and_hold"].trades == entries
+    assert result.baselines["always_flat"].total_return == 0.0
+
+
+def test_report_dict_is_json_with_the_documented_sections(planted) -> None:
+    _, result = planted
+    report = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert report["schema_version"] == SCHEMA_VERSION
+    assert {"segment", "symbols", "config", "costs", "threshold", "xgboost", "features", "windows", "overall",
+            "baselines", "selection", "verdict"} <= set(report)
+    assert report["config"]["test_days"] == 10 and report["threshold"] == 0.005
+    assert set(report["baselines"]) == {"buy_and_hold", "always_flat", "permuted_labels"}
+    assert len(report["windows"]) == 4 and report["windows"][0]["test_start"].startswith("2024-01-21T00:00:00")
+    assert report["verdict"]["edge_after_fees"] is True and report["selection"]["trials"] == 1
+
+
+def test_clear_errors_for_unknown_segment_foreign_symbols_and_short_ranges() -> None:
+    candles = make_candles(300, symbols=("BTC/USDT",))
+    with pytest.raises(ValueError, match="unknown segment 'bluechips'"):
+        segment_walk_forward(candles, segment="bluechips", config=CONFIG)
+    with pytest.raises(ValueError, match="no symbol of segment 'memes'"):
+        segment_walk_forward(candles, segment="memes", config=CONFIG)
+    with pytest.raises(ValueError, match="covers no complete window"):
+        segment_walk_forward(candles, segment="majors", config=CONFIG)
+    with pytest.raises(ValueError, match="horizon must be at least 1"):
+        replace(CONFIG, horizon=0)
