@@ -13,10 +13,15 @@ levels (the report says which). Measured in the same run, interleaved repeats, b
 * **hmmlearn, the project's EM settings** (no target): the same four starts of ``GaussianHMM``
   (full covariances, 50 iterations, fixed uniform start distribution, seeds 0-3, best likelihood
   kept), then ``predict``, on the same standardised features: the EM alone, so the difference to
-  the project's row is its features, standardiser and labelling.
+  the project's row is its features, standardiser and labelling;
+* **the project's fit with one BLAS thread** (no target, not the project's setting): the same
+  call inside ``threadpoolctl.threadpool_limits(1)``. EM works on 4 x 4 matrices; numpy's
+  OpenBLAS otherwise splits them over both cores, and its threads' hand-offs cost more than the
+  arithmetic (most of all when other work holds the cores).
 
 Also, no target: :func:`ml.models.regimes.infer_regimes` over the same candles (the causal forward
 filter, features included). Target: fit <= 5 s (best repeat); the seed specification says 5-15 s.
+``--quick``: 2,000 candles, one repeat.
 """
 
 from __future__ import annotations
@@ -102,6 +107,13 @@ def hmmlearn_project_settings(x: np.ndarray, seed: int) -> tuple[np.ndarray, lis
     return best.predict(x), iterations
 
 
+def _one_blas_thread(run: Callable[[], object]) -> object:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return run()
+
+
 def _time(run: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = run()
@@ -112,7 +124,7 @@ def run(quick: bool = False) -> Section:
     """Time the project's regime fit beside hmmlearn's default fit + predict; return the section."""
     from ml.models.regimes import RegimeModel, fit_regime_model, infer_regimes
 
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else 2
     frame, source = candles(QUICK_CANDLES if quick else CANDLES)
     x = _standardised(frame)
     hmmlearn_default(x[:300], seed=0)  # warm-up: imports, first allocations
@@ -120,6 +132,7 @@ def run(quick: bool = False) -> Section:
         "project": lambda: fit_regime_model(frame, seed=0),
         "hmmlearn default": lambda: hmmlearn_default(x, seed=0),
         "hmmlearn project settings": lambda: hmmlearn_project_settings(x, seed=0),
+        "one BLAS thread": lambda: _one_blas_thread(lambda: fit_regime_model(frame, seed=0)),
     }
     seconds: dict[str, list[float]] = {name: [] for name in methods}
     results: dict[str, object] = {}
@@ -141,6 +154,7 @@ def run(quick: bool = False) -> Section:
         "project": "fit_regime_model (full cov, 50 iter, 4 restarts, labels)",
         "hmmlearn default": "reference: hmmlearn GaussianHMM defaults, fit + predict",
         "hmmlearn project settings": "hmmlearn, the project's EM (4 starts), fit + predict",
+        "one BLAS thread": "fit_regime_model in threadpool_limits(1) (not the project's)",
     }
     section.add(*table(("", "best s", "median s", "vs reference"),
                        [[labels[name], f"{best[name]:.3f}", f"{statistics.median(values):.3f}",
