@@ -34,6 +34,10 @@ PARTS: dict[str, str] = {
     "extraction": "benchmarks.extraction",
     "social_latency": "benchmarks.social_latency",
     "montecarlo": "benchmarks.montecarlo",
+    "models": "benchmarks.models",
+    "regimes": "benchmarks.regimes",
+    "features": "benchmarks.features",
+    "walkforward": "benchmarks.walkforward",
 }
 
 
