@@ -8,7 +8,14 @@ from __future__ import annotations
 import os
 import warnings
 
-from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
+from dagster import (
+    AssetsDefinition,
+    BetaWarning,
+    Definitions,
+    EnvVar,
+    PreviewWarning,
+    ScheduleDefinition,
+)
 
 from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks, build_mtf_checks
@@ -17,7 +24,9 @@ from assets.indicators import build_indicators_asset
 from assets.mtf import build_mtf_asset
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
+from assets.reports import build_risk_report_asset, build_walk_forward_report_asset
 from orchestration.jobs import (
+    AssetJob,
     build_retention_job,
     candle_job,
     coingecko_job,
@@ -25,10 +34,11 @@ from orchestration.jobs import (
     markets_job,
     publish_schedule,
     publish_signals_job,
+    report_jobs,
     validate_calls_job,
 )
-from orchestration.partitions import candle_partitions
-from orchestration.schedules import build_schedules
+from orchestration.partitions import SEGMENTS_PATH, candle_partitions, segment_partitions
+from orchestration.schedules import build_schedules, report_schedules
 from orchestration.settings import Settings, get_settings
 from resources.coingecko_resource import (
     CoinGeckoResource,
@@ -36,6 +46,7 @@ from resources.coingecko_resource import (
     SimCoinGeckoResource,
 )
 from resources.exchanges.resource import ExchangeCredentials, ExchangeResource, is_simulated
+from resources.report_store import ReportStoreResource
 from resources.social_resources import (
     DexScreenerResource,
     LiveDexScreenerResource,
@@ -84,6 +95,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "social_config": SocialConfigResource(config_path=str(settings.social_config)),
         "publishers": PublishersResource(config_path=str(settings.social_config), home=str(settings.home.resolve()),
                                          telegram_base_url=settings.telegram_bot_api),
+        "reports": ReportStoreResource(home=str(settings.home.resolve())),
     }
 
 
@@ -118,21 +130,34 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
     validate_job, publish_job = validate_calls_job(), publish_signals_job()
+    reports, report_job_defs, report_schedule_defs = _reports(settings)
     return Definitions(
         assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
-                build_coingecko_asset(settings.coingecko_top)],
+                build_coingecko_asset(settings.coingecko_top), *reports],
         asset_checks=checks,
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
-              validate_job, publish_job],
+              validate_job, publish_job, *report_job_defs],
         sensors=[build_social_events_sensor(validate_job)],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
             derivatives_job=derivatives_job, coingecko_job=coingecko_job, retention_job=retention_job,
             exchanges=settings.exchanges,
-        ), publish_schedule(publish_job)],
+        ), publish_schedule(publish_job), *report_schedule_defs],
         resources=resources,
     )
+
+
+def _reports(settings: Settings) -> tuple[list[AssetsDefinition], list[AssetJob], list[ScheduleDefinition]]:
+    """The walk-forward and risk report assets, their jobs and their daily schedules."""
+    segments = segment_partitions()
+    walk_forward_job, risk_job = report_jobs()
+    assets = [build_walk_forward_report_asset(segments, default_exchange=settings.exchanges[0],
+                                              segments_path=str(SEGMENTS_PATH)),
+              build_risk_report_asset(segments=segments.get_partition_keys(), default_exchange=settings.exchanges[0])]
+    schedules = report_schedules(walk_forward_job=walk_forward_job, risk_job=risk_job,
+                                 segments=segments.get_partition_keys())
+    return assets, [walk_forward_job, risk_job], schedules
 
 
 defs = build_definitions(get_settings())
