@@ -65,6 +65,8 @@ class WalkForwardReportConfig(Config):
     horizon: int = Field(default=4, ge=1, description="label horizon (candles)")
     max_symbols: int = Field(default=8, ge=1, description="most symbols per segment (listed bases first, then by liquidity)")
     n_estimators: int = Field(default=0, ge=0, description="trees per model; 0 = the segment's own (config/segments.yaml)")
+    max_depth: int = Field(default=0, ge=0, description="tree depth; 0 = the segment's own")
+    learning_rate: float = Field(default=0.0, ge=0, le=1, description="learning rate; 0 = the segment's own")
     threshold_factors: list[float] = Field(default=[0.5, 1.0, 2.0], description="grid: threshold multipliers")
     horizons: list[int] = Field(default=[1, 4, 12], description="grid: label horizons (candles)")
     margins: list[float] = Field(default=[0.0, 0.2], description="grid: position margins")
@@ -94,12 +96,14 @@ def _window(store: Warehouse, exchange: str, days: float) -> tuple[datetime, dat
 def _segment_config(config: WalkForwardReportConfig, segments: SegmentsConfig, segment: str) -> Any:
     from ml.evaluation.segment import SegmentWalkForwardConfig
 
+    overrides = {name: value for name, value in (("n_estimators", config.n_estimators), ("max_depth", config.max_depth),
+                                                 ("learning_rate", config.learning_rate)) if value}
     params = segments.segments[segment].xgboost  # type: ignore[index]
     return SegmentWalkForwardConfig(
         mode=config.mode, train_length=timedelta(days=config.train_days),  # type: ignore[arg-type]
         test_length=timedelta(days=config.test_days), embargo=timedelta(hours=config.embargo_hours),
         horizon=config.horizon, seed=config.seed,
-        xgboost=params.model_copy(update={"n_estimators": config.n_estimators}) if config.n_estimators else None)
+        xgboost=params.model_copy(update=overrides) if overrides else None)
 
 
 def run_segment_report(store: Warehouse, *, exchange: str, segment: str, segments: SegmentsConfig,
@@ -201,8 +205,8 @@ def build_walk_forward_report_asset(partitions_def: PartitionsDefinition, *, def
 
 def strategy_returns_of(reports: ReportStoreResource, segments: Sequence[str]
                         ) -> tuple[dict[str, list[float]], list[str], dict[str, str]]:
-    """(segment -> realised out-of-sample strategy returns, symbols of the reports, segment -> why
-    it is missing) from the stored walk-forward reports."""
+    """(segment -> realised out-of-sample strategy returns, symbols of the reports (those the
+    walk-forward left out included), segment -> why it is missing) from the stored reports."""
     returns: dict[str, list[float]] = {}
     symbols: set[str] = set()
     failures: dict[str, str] = {}
@@ -211,6 +215,7 @@ def strategy_returns_of(reports: ReportStoreResource, segments: Sequence[str]
             report = reports.read_json(WALK_FORWARD_KIND, segment)
             returns[segment] = [float(r) for r in report["portfolio_returns"]["strategy"]]
             symbols.update(report["symbols"])
+            symbols.update(report.get("skipped_symbols", {}))  # their risk is still wanted, or its failure
         except FileNotFoundError:
             failures[f"segment:{segment}"] = f"no walk-forward report: materialise walk_forward_report[{segment}]"
         except (ValueError, KeyError, TypeError) as error:
