@@ -163,11 +163,12 @@ def test_risk_report_lists_what_failed_and_reports_the_rest(materialised) -> Non
 def test_report_schedules_request_every_segment_daily(materialised) -> None:
     _, defs, _ = materialised
     moment = datetime(2024, 3, 12, 1, 20, tzinfo=UTC)
-    schedule = defs.get_schedule_def("walk_forward_report_schedule")
+    repository = defs.get_repository_def()
+    schedule = repository.get_schedule_def("walk_forward_report_schedule")
     assert schedule.cron_schedule == "20 1 * * *" and schedule.execution_timezone == "UTC"
-    with build_schedule_context(scheduled_execution_time=moment, repository_def=defs.get_repository_def()) as context:
+    with build_schedule_context(scheduled_execution_time=moment, repository_def=repository) as context:
         requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [(r.partition_key, r.run_key) for r in requests] == [
         (segment, f"{segment}@2024-03-12T01:20:00+00:00") for segment in ("majors", "alts", "memes")]
-    risk = defs.get_schedule_def("risk_report_schedule")
+    risk = repository.get_schedule_def("risk_report_schedule")
     assert risk.cron_schedule == "20 3 * * *" and risk.job_name == "risk_report_job"
