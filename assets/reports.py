@@ -152,7 +152,7 @@ def walk_forward_metadata(result: Any, report: dict[str, Any], path: str) -> dic
               ("strategy", "buy_and_hold", "permuted_labels", "always_flat") if name in portfolio.columns}
     verdict, selection = report["verdict"], report["selection"]
     return {
-        "verdict": MetadataValue.text(verdict["text"]),
+        "verdict": MetadataValue.md(verdict["text"]),  # Markdown wraps in the UI; text would be cut off
         "edge_after_fees": MetadataValue.bool(bool(verdict["edge_after_fees"])),
         "overall_vs_baselines": table_metadata(overall_table(report)),
         "windows": table_metadata(windows_table(report)),
@@ -274,7 +274,9 @@ def risk_metadata(risk: Any, payload: dict[str, Any], path: str) -> dict[str, An
         "report_path": MetadataValue.path(path),
     }
     if risk.portfolio is not None:
-        metadata["portfolio_var_99"] = _number(risk.portfolio.summary.var[0.99])
+        summary = risk.portfolio.summary
+        metadata |= {"portfolio_var_95": _number(summary.var[0.95]), "portfolio_cvar_95": _number(summary.cvar[0.95]),
+                     "portfolio_var_99": _number(summary.var[0.99]), "portfolio_cvar_99": _number(summary.cvar[0.99])}
         metadata["portfolio_drawdowns"] = plot_metadata(distribution_png(
             risk.portfolio.max_drawdowns, title=f"Equal-weight portfolio max drawdown over {risk.config.n_steps} h",
             xlabel="max drawdown (fraction of the peak)"), "portfolio max-drawdown distribution")

@@ -148,7 +148,8 @@ def test_risk_report_lists_what_failed_and_reports_the_rest(materialised) -> Non
     assert {row[2] for row in _table_rows(metadata["stress"])} == {"2", "3", "5"}
 
     assert risk["portfolio"]["symbols"] == fitted and 0 < risk["portfolio"]["var_95"] <= risk["portfolio"]["var_99"]
-    assert metadata["portfolio_var_99"] == pytest.approx(risk["portfolio"]["var_99"])
+    for figure in ("var_95", "cvar_95", "var_99", "cvar_99"):
+        assert metadata[f"portfolio_{figure}"] == pytest.approx(risk["portfolio"][figure])
     assert [row["strategy"] for row in risk["bootstrap"]] == ["majors", "memes"]
     for segment, row in zip(("majors", "memes"), risk["bootstrap"], strict=True):
         stored = json.loads((home / "reports" / "walk_forward" / f"{segment}.json").read_text())
