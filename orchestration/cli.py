@@ -1,6 +1,6 @@
 """The ``signalworks`` command: ``demo`` runs the main jobs on the configured deployment and
 prints what was stored; ``summary`` prints the summary only; ``import`` loads freqtrade or CSV
-candle files into the warehouse."""
+candle files into the warehouse; ``backtest`` runs the segment walk-forward on stored candles."""
 
 from __future__ import annotations
 
@@ -153,6 +153,53 @@ def run_import(paths: list[str], exchange: str, timeframe: str | None, now: date
     return 0 if report.ok else 1
 
 
+def run_backtest_command(args: argparse.Namespace) -> int:
+    """``signalworks backtest``: glue in orchestration.backtest; bad input exits 2 with the reason."""
+    from datetime import date
+    from pathlib import Path
+
+    from orchestration.backtest import (
+        EXIT_BAD_INPUT,
+        BacktestInputError,
+        BacktestRequest,
+        config_from_args,
+        run_backtest,
+    )
+    from resources.warehouse.store import Warehouse
+
+    try:
+        start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+        config = config_from_args(args.mode, args.train_days, args.test_days, args.horizon, args.embargo_hours,
+                                  args.fee, args.slippage, args.seed)
+        request = BacktestRequest(exchange=args.exchange.lower(), symbols=tuple(dict.fromkeys(args.symbols)),
+                                  timeframe=args.timeframe, start=start, end=end, output=Path(args.output),
+                                  config=config, grid=args.grid)
+        return run_backtest(request, Warehouse.from_url(get_settings().warehouse_url))
+    except (BacktestInputError, ValueError) as error:
+        print(f"signalworks backtest: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _backtest_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    backtest = commands.add_parser("backtest", help="walk-forward of the segment models on stored candles")
+    backtest.add_argument("--exchange", required=True, help="exchange of the stored candles, e.g. binance")
+    backtest.add_argument("--symbols", nargs="+", required=True, metavar="SYMBOL", help="e.g. BTC/USDT ETH/USDT")
+    backtest.add_argument("--timeframe", default="1h", help="candle timeframe (default 1h)")
+    backtest.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
+    backtest.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC, included)")
+    backtest.add_argument("--mode", choices=["anchored", "rolling"], default="rolling")
+    backtest.add_argument("--train-days", type=int, default=84, help="training window in days (default 84)")
+    backtest.add_argument("--test-days", type=int, default=28, help="test window in days (default 28)")
+    backtest.add_argument("--horizon", type=int, default=4, help="label horizon in candles (default 4)")
+    backtest.add_argument("--embargo-hours", type=float, default=24.0, help="embargo after each test window")
+    backtest.add_argument("--fee", type=float, default=0.001, help="fee per side, fraction (default 0.001)")
+    backtest.add_argument("--slippage", type=float, default=0.0005, help="slippage per side (default 0.0005)")
+    backtest.add_argument("--seed", type=int, default=0)
+    backtest.add_argument("--grid", action=argparse.BooleanOptionalAction, default=True,
+                          help="run the parameter grid for PBO and the deflated Sharpe (default on)")
+    backtest.add_argument("--output", required=True, help="folder for report.json, predictions.csv, plots")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="signalworks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     importer.add_argument("--exchange", required=True, help="exchange the candles come from, e.g. binance")
     importer.add_argument("--timeframe", help="import only files of this timeframe; names it where the "
                                               "file name carries none (CSV)")
+    _backtest_parser(commands)
     commands.add_parser("listen", help="run the social listener sidecar (see signalworks listen --help)",
                         add_help=False)
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -179,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args.days, social=not args.no_social, hourly_days=args.hourly_days)
     if args.command == "import":
         return run_import(args.paths, args.exchange.lower(), args.timeframe)
+    if args.command == "backtest":
+        return run_backtest_command(args)
     from orchestration.summary import print_summary
 
     print_summary(get_settings(), _instance())

@@ -19,7 +19,7 @@ trades has zero dispersion; its per-period Sharpe counts as 0 (it can still be t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,6 +94,7 @@ class GridResult:
     sharpe_variance: float
     expected_maximum_sharpe: float
     deflated_sharpe: float
+    cscv_blocks: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary: trials (parameters, Sharpe), PBO and its split count, best trial, DSR."""
@@ -104,7 +105,7 @@ class GridResult:
             "trials": [{"threshold": t.threshold, "horizon": t.horizon, "margin": t.margin,
                         "sharpe": finite(t.sharpe)} for t in self.trials],
             "pbo": None if self.pbo is None else self.pbo.pbo,
-            "cscv_splits": None if self.pbo is None else self.pbo.splits,
+            "cscv_blocks": self.cscv_blocks, "cscv_combinations": None if self.pbo is None else self.pbo.splits,
             "best_trial": self.best, "trial_sharpe_variance": self.sharpe_variance,
             "expected_maximum_sharpe": self.expected_maximum_sharpe,
             "best_deflated_sharpe": finite(self.deflated_sharpe),
@@ -117,11 +118,12 @@ def _per_period_sharpes(matrix: np.ndarray) -> np.ndarray:
     return np.divide(mean, spread, out=np.zeros_like(mean), where=spread > 0)
 
 
-def _cscv(matrix: np.ndarray) -> BacktestOverfitting | None:
+def _cscv_blocks(bars: int) -> int | None:
+    """:data:`CSCV_SPLITS`, or the largest even count leaving at least 2 bars per block (None if none)."""
     splits = CSCV_SPLITS
-    while splits >= 2 and matrix.shape[0] // splits < 2:
+    while splits >= 2 and bars // splits < 2:
         splits -= 2
-    return probability_of_backtest_overfitting(matrix, splits=splits) if splits >= 2 else None
+    return splits if splits >= 2 else None
 
 
 def run_grid(
@@ -133,12 +135,14 @@ def run_grid(
     segments: SegmentsConfig = DEFAULT_SEGMENTS,
     reuse: SegmentWalkForward | None = None,
     progress: Callable[[int, int], None] | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> GridResult:
     """Run every trial of ``grid`` (module docstring) and measure the search's overfitting.
 
     ``reuse``: a result already computed with ``config`` (same candles) whose threshold and horizon
     match a grid point is used for that point instead of refitting. ``progress(done, total)`` is
-    called after each walk-forward (one per threshold x horizon). Raises ``ValueError`` as
+    called after each walk-forward (one per threshold x horizon); ``symbols`` as in
+    :func:`segment_walk_forward`. Raises ``ValueError`` as
     :func:`segment_walk_forward` does, or when trials do not share their test bars.
     """
     config = config or SegmentWalkForwardConfig()
@@ -153,6 +157,7 @@ def run_grid(
             result = reuse
         else:
             result = segment_walk_forward(candles, segment=segment, segments=segments, permuted_baseline=False,
+                                          symbols=symbols,
                                           config=replace(config, threshold=threshold, horizon=horizon))
         score = result.predictions["p_up"].to_numpy() - result.predictions["p_down"].to_numpy()
         for margin in grid.margins:
@@ -180,7 +185,9 @@ def run_grid(
     except ValueError:  # the best trial never traded: nothing to deflate, nothing claimed
         deflated = math.nan
     frame = pl.DataFrame({"ts": bars, **columns})
-    return GridResult(trials=tuple(trials), returns=frame, pbo=_cscv(matrix) if sharpes.size > 1 else None,
+    blocks = _cscv_blocks(matrix.shape[0]) if sharpes.size > 1 else None
+    pbo = None if blocks is None else probability_of_backtest_overfitting(matrix, splits=blocks)
+    return GridResult(trials=tuple(trials), returns=frame, pbo=pbo, cscv_blocks=blocks,
                       best=best, sharpe_variance=variance,
                       expected_maximum_sharpe=expected_maximum_sharpe(sharpes.size, variance),
                       deflated_sharpe=deflated)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -56,6 +56,7 @@ from ml.evaluation.overfitting import (
     deflated_sharpe_ratio,
     sharpe_ratio_moments,
 )
+from ml.evaluation.verdict import SIGNIFICANCE_LEVEL, Verdict, jsonable, verdict_of
 from ml.evaluation.walkforward import PositionRule
 from ml.features.build import build_features
 from ml.features.config import FeatureConfig
@@ -66,8 +67,6 @@ from ml.marketdata.frames import CANDLE_KEY
 
 #: Version of the :meth:`SegmentWalkForward.to_dict` layout; bump on any incompatible change.
 SCHEMA_VERSION = 1
-#: Deflated Sharpe ratio at or above which an edge is called significant (5 % level).
-SIGNIFICANCE_LEVEL = 0.95
 Progress = Callable[[int, int], None]
 NOT_FEATURES = {*CANDLE_KEY, "segment_id"}
 DEFAULT_RULE = PositionRule()
@@ -108,20 +107,11 @@ class SegmentWalkForwardConfig:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """Plain-language conclusion: ``edge`` only when all three checks pass."""
-
-    edge: bool
-    text: str
-    checks: dict[str, bool]
-
-
-@dataclass(frozen=True)
 class SegmentWalkForward:
     """Result of :func:`segment_walk_forward` (see :meth:`to_dict` for the documented layout).
 
     ``predictions``: one row per scored test row and symbol (``symbol``, ``window``, ``ts``,
-    ``p_down``, ``p_flat``, ``p_up``, ``position``, ``label``, ``asset_return``, ``net_return``,
+    ``p_down``, ``p_flat``, ``p_up``, ``position``, ``label``, ``label_end_ts``, ``asset_return``, ``net_return``,
     ``permuted_position``). ``portfolio``: one row per test bar (``ts``, ``window``, ``strategy``,
     ``buy_and_hold``, ``always_flat``, ``permuted_labels``: equal-weight net returns).
     ``windows``: per-window bounds, rows and metrics. ``deflated_sharpe``: of the strategy's
@@ -165,7 +155,7 @@ class SegmentWalkForward:
         dicts), overall (strategy metrics, in-sample Sharpe, overfit), baselines, selection
         (trials, Sharpe variance, deflated Sharpe, PBO), verdict, plus ``extra`` sections."""
         verdict = self.verdict
-        return _jsonable({
+        return jsonable({
             "schema_version": SCHEMA_VERSION, "segment": self.segment, "symbols": list(self.symbols),
             "config": {"mode": self.config.mode, "train_days": self.config.train_length / timedelta(days=1),
                        "test_days": self.config.test_length / timedelta(days=1),
@@ -186,21 +176,6 @@ class SegmentWalkForward:
         })
 
 
-def _jsonable(value: Any) -> Any:
-    """Datetimes to ISO-8601, non-finite floats to None (JSON has no NaN), recursively."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer | np.bool_):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def _deflated(returns: np.ndarray, trials: int, sharpe_variance: float) -> float:
     """DSR of per-bar ``returns`` against the best of ``trials`` luck-only variants; nan if undefined."""
     try:
@@ -211,51 +186,29 @@ def _deflated(returns: np.ndarray, trials: int, sharpe_variance: float) -> float
                                  skewness=skewness, kurtosis=kurtosis)
 
 
-def verdict_of(out_of_sample: PerformanceSummary, baselines: dict[str, PerformanceSummary],
-               deflated_sharpe: float, trials: int) -> Verdict:
-    """"edge after fees" only when the deflated Sharpe is significant and the strategy's Sharpe
-    beats both the permuted-label model and buy-and-hold; otherwise the text names what failed."""
-    sharpe = out_of_sample.sharpe
-
-    def beats(name: str) -> bool:
-        other = baselines[name].sharpe
-        return math.isfinite(sharpe) and (not math.isfinite(other) or sharpe > other)
-
-    checks = {"deflated_sharpe_significant": bool(deflated_sharpe >= SIGNIFICANCE_LEVEL),
-              "beats_permuted_labels": beats("permuted_labels"), "beats_buy_and_hold": beats("buy_and_hold")}
-    if all(checks.values()):
-        return Verdict(True, f"edge after fees: deflated Sharpe {deflated_sharpe:.3f} >= {SIGNIFICANCE_LEVEL} "
-                       f"over {trials} trial(s), Sharpe {sharpe:.2f} beats permuted labels and buy-and-hold", checks)
-    failed = []
-    if not checks["deflated_sharpe_significant"]:
-        failed.append(f"deflated Sharpe {deflated_sharpe:.3f} is below {SIGNIFICANCE_LEVEL} over {trials} trial(s)")
-    if not checks["beats_permuted_labels"]:
-        failed.append(f"Sharpe {sharpe:.2f} does not beat permuted labels ({baselines['permuted_labels'].sharpe:.2f})")
-    if not checks["beats_buy_and_hold"]:
-        failed.append(f"Sharpe {sharpe:.2f} does not beat buy-and-hold ({baselines['buy_and_hold'].sharpe:.2f})")
-    return Verdict(False, "no edge after fees: " + "; ".join(failed), checks)
-
-
 def segment_frame(candles: pl.DataFrame, *, segment: str, config: SegmentWalkForwardConfig,
-                  segments: SegmentsConfig) -> tuple[pl.DataFrame, list[str], float]:
-    """(pooled frame sorted by ``ts``, ``symbol``; feature columns; threshold) of ``segment``."""
+                  segments: SegmentsConfig, symbols: Sequence[str] | None = None,
+                  ) -> tuple[pl.DataFrame, list[str], float]:
+    """(pooled frame sorted by ``ts``, ``symbol``; feature columns; threshold) of ``segment``'s
+    symbols among the candles (only those in ``symbols`` when given)."""
     if segment not in segments.segments:
         raise ValueError(f"unknown segment {segment!r}; known: {sorted(segments.segments)}")
     threshold = config.threshold if config.threshold is not None else segments.segments[segment].threshold  # type: ignore[index]
     spec = segments.segments[segment].model_copy(update={"threshold": threshold})  # type: ignore[index]
     labelled_by = segments.model_copy(update={"segments": {**segments.segments, segment: spec}})
-    symbols = sorted(s for s, name in segments.segments_of(candles.get_column("symbol").unique().to_list()).items()
-                     if name == segment)
-    if not symbols:
+    present = candles.get_column("symbol").unique().to_list()
+    members = sorted(s for s, name in segments.segments_of(present).items()
+                     if name == segment and (symbols is None or s in symbols))
+    if not members:
         raise ValueError(f"no symbol of segment {segment!r} among the candles")
     features = build_features(candles, config=config.features, segments=segments)
-    mine = candles.filter(pl.col("symbol").is_in(symbols))
+    mine = candles.filter(pl.col("symbol").is_in(members))
     labels = make_labels(mine, horizon=config.horizon, segments=labelled_by).select(
         *CANDLE_KEY, "label", "label_end_ts")
     moves = make_labels(mine, horizon=1, segments=labelled_by).select(
         *CANDLE_KEY, pl.col("forward_return").alias("asset_return"))
     columns = [c for c in features.columns if c not in NOT_FEATURES]
-    frame = (features.filter(pl.col("symbol").is_in(symbols)).join(labels, on=list(CANDLE_KEY))
+    frame = (features.filter(pl.col("symbol").is_in(members)).join(labels, on=list(CANDLE_KEY))
              .join(moves, on=list(CANDLE_KEY)).filter(pl.col("asset_return").is_not_null()).sort("ts", "symbol"))
     return frame, columns, threshold
 
@@ -290,18 +243,21 @@ def segment_walk_forward(
     segments: SegmentsConfig = DEFAULT_SEGMENTS,
     progress: Progress | None = None,
     permuted_baseline: bool = True,
+    symbols: Sequence[str] | None = None,
 ) -> SegmentWalkForward:
     """Walk-forward of ``segment`` on ``candles`` (CANDLE_SCHEMA, one timeframe; other segments'
     symbols may be present and feed cross-asset features only). See the module docstring.
 
-    ``progress(done, total)`` is called after each window. ``permuted_baseline=False`` skips the
+    ``symbols`` restricts the traded symbols (default: every symbol of the segment among the
+    candles; the others still feed features). ``progress(done, total)`` is called after each window. ``permuted_baseline=False`` skips the
     permuted-label model (the grid's trials need only the strategy); its metrics are then nan.
     Raises ``ValueError`` for an unknown segment, no symbol of it, or no complete window.
     """
     from ml.models.xgb import fit_segment_model, predict_proba
 
     config = config or SegmentWalkForwardConfig()
-    frame, columns, threshold = segment_frame(candles, segment=segment, config=config, segments=segments)
+    frame, columns, threshold = segment_frame(candles, segment=segment, config=config, segments=segments,
+                                              symbols=symbols)
     params = config.xgboost or segments.segments[segment].xgboost  # type: ignore[index]
     ts = frame.get_column("ts")
     step = ts.unique().diff().drop_nulls().min() if ts.n_unique() > 1 else timedelta(hours=1)
@@ -341,7 +297,7 @@ def segment_walk_forward(
         if permuted_baseline:
             shuffled = np.random.default_rng(config.seed + window.index).permutation(y)
             permuted = config.rule.positions(fit(train, shuffled)(matrix[test]))
-        parts.append(frame[test].select("symbol", "ts", "label", "asset_return").with_columns(
+        parts.append(frame[test].select("symbol", "ts", "label", "label_end_ts", "asset_return").with_columns(
             pl.lit(window.index, pl.Int64).alias("window"),
             pl.Series("p_down", proba[:, 0]), pl.Series("p_flat", proba[:, 1]), pl.Series("p_up", proba[:, 2]),
             pl.Series("position", config.rule.positions(proba)), pl.Series("permuted_position", permuted)))
@@ -421,5 +377,5 @@ def _runs(starts: np.ndarray) -> list[np.ndarray]:
     return [np.arange(a, b) for a, b in itertools.pairwise(edges)]
 
 
-__all__ = ["SCHEMA_VERSION", "SegmentWalkForward", "SegmentWalkForwardConfig", "Verdict",
+__all__ = ["SCHEMA_VERSION", "SIGNIFICANCE_LEVEL", "SegmentWalkForward", "SegmentWalkForwardConfig", "Verdict",
            "portfolio_returns", "segment_frame", "segment_walk_forward", "verdict_of"]

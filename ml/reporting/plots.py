@@ -200,7 +200,13 @@ def regime_timeline_png(ts: Timestamps, close: ArrayLike, regimes: Sequence[str]
             start = index
     axes.plot(times, prices, color="black", linewidth=0.9)
     if np.all(prices > 0):
+        from matplotlib.ticker import FuncFormatter
+
         axes.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")  # 90, not 9 x 10^1
+        axes.yaxis.set_major_formatter(plain)
+        if prices.max() / prices.min() < 10:  # within a decade the minor ticks are the only labels
+            axes.yaxis.set_minor_formatter(plain)
     axes.set_ylabel("close")
     axes.set_title(title)
     axes.legend(handles=[Patch(color=c, alpha=0.4, label=name) for name, c in colours.items()],

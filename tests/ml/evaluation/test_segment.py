@@ -14,8 +14,9 @@ import pytest
 
 from ml.evaluation.costs import strategy_returns, trade_returns
 from ml.evaluation.grid import ParameterGrid, run_grid, with_grid
-from ml.evaluation.metrics import sharpe_ratio
+from ml.evaluation.metrics import PerformanceSummary, sharpe_ratio
 from ml.evaluation.segment import SCHEMA_VERSION, SegmentWalkForwardConfig, segment_walk_forward
+from ml.evaluation.verdict import verdict_of
 from ml.features.segments import XGBoostParams
 from tests.support.builders import make_candles
 from tests.support.planted_candles import planted_candles
@@ -130,3 +131,41 @@ def test_clear_errors_for_unknown_segment_foreign_symbols_and_short_ranges() -> 
         segment_walk_forward(candles, segment="majors", config=CONFIG)
     with pytest.raises(ValueError, match="horizon must be at least 1"):
         replace(CONFIG, horizon=0)
+
+
+def _summary(sharpe: float) -> PerformanceSummary:
+    return PerformanceSummary(periods=100, sharpe=sharpe, sortino=sharpe, calmar=math.nan, max_drawdown=-0.1,
+                              annual_return=0.0, total_return=0.0, win_rate_per_period=0.5, win_rate_per_trade=0.5,
+                              profit_factor_per_period=1.0, profit_factor_per_trade=1.0, trades=10, p_value=0.5)
+
+
+@pytest.mark.parametrize(("sharpe", "permuted", "buy_hold", "dsr", "edge", "failed"), [
+    (3.0, 1.0, 2.0, 0.99, True, ()),
+    (3.0, 1.0, 2.0, 0.90, False, ("deflated Sharpe 0.900 is below 0.95 over 9 trial(s)",)),
+    (3.0, 3.5, 2.0, 0.99, False, ("does not beat permuted labels (3.50)",)),
+    (3.0, 1.0, 3.0, 0.99, False, ("does not beat buy-and-hold (3.00)",)),
+    (-1.0, math.nan, 2.0, 0.01, False, ("below 0.95", "does not beat permuted labels (nan)", "buy-and-hold (2.00)")),
+    (math.nan, 1.0, 2.0, math.nan, False, ("below 0.95", "permuted labels", "buy-and-hold")),
+])
+def test_verdict_claims_an_edge_only_when_all_three_checks_pass(sharpe: float, permuted: float, buy_hold: float,
+                                                                dsr: float, edge: bool, failed: tuple[str, ...]) -> None:
+    baselines = {"permuted_labels": _summary(permuted), "buy_and_hold": _summary(buy_hold),
+                 "always_flat": _summary(math.nan)}
+    verdict = verdict_of(_summary(sharpe), baselines, dsr, 9)
+    assert verdict.edge is edge and all(verdict.checks.values()) is edge
+    assert verdict.text.startswith("edge after fees" if edge else "no edge after fees: ")
+    for reason in failed:
+        assert reason in verdict.text
+
+
+def test_anchored_windows_grow_from_the_start_and_share_the_rolling_test_bars(planted) -> None:
+    candles, rolling = planted
+    anchored = segment_walk_forward(candles, segment="majors", config=replace(CONFIG, mode="anchored"),
+                                    permuted_baseline=False)
+    starts = anchored.windows["train_start"].to_list()
+    assert len(set(starts)) == 1 and starts[0] == rolling.windows["train_start"][0]
+    assert anchored.windows["train_rows"].is_sorted() and anchored.windows["train_rows"][-1] > rolling.windows["train_rows"][-1]
+    assert anchored.portfolio["ts"].equals(rolling.portfolio["ts"])
+    assert anchored.predictions.filter(pl.col("window") == 0).select("p_up").equals(
+        rolling.predictions.filter(pl.col("window") == 0).select("p_up"))  # the first window is the same fit
+    assert math.isnan(anchored.baselines["permuted_labels"].sharpe)
