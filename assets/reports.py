@@ -14,6 +14,7 @@ in the metadata and the JSON; the others are still reported.
 
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,10 +107,22 @@ def _segment_config(config: WalkForwardReportConfig, segments: SegmentsConfig, s
         xgboost=params.model_copy(update=overrides) if overrides else None)
 
 
+@dataclass(frozen=True)
+class SegmentReport:
+    """A segment's walk-forward with its grid, its out-of-sample calibration (None when no window
+    after the first has a label), the JSON report and the symbols left out (symbol -> why)."""
+
+    result: Any
+    calibration: Any
+    report: dict[str, Any]
+    skipped: dict[str, str]
+
+
 def run_segment_report(store: Warehouse, *, exchange: str, segment: str, segments: SegmentsConfig,
-                       config: WalkForwardReportConfig) -> tuple[Any, dict[str, Any], dict[str, str]]:
-    """(walk-forward result with its grid, JSON report, skipped symbol -> why) of ``segment``."""
+                       config: WalkForwardReportConfig) -> SegmentReport:
+    """Read the window's candles of ``segment``'s members and run its walk-forward and grid."""
     from ml.evaluation.grid import ParameterGrid, run_grid, with_grid
+    from ml.evaluation.oos_calibration import out_of_sample_calibration
     from ml.evaluation.segment import segment_walk_forward
 
     start, end = _window(store, exchange, config.days)
@@ -137,21 +150,24 @@ def run_segment_report(store: Warehouse, *, exchange: str, segment: str, segment
     except ValueError as error:
         raise Failure(f"{segment} walk-forward on {exchange} {start:%Y-%m-%d %H:%M}..{end:%Y-%m-%d %H:%M} UTC: "
                       f"{error}") from error
+    calibration = out_of_sample_calibration(result.predictions)
     portfolio = result.portfolio
     report = {**result.to_dict(), "exchange": exchange, "timeframe": TIMEFRAME,
               "data_window": {"start": start, "end": end}, "skipped_symbols": skipped,
+              "calibration": None if calibration is None else calibration.to_dict(),
               "portfolio_returns": {name: portfolio.get_column(name).to_list() for name in portfolio.columns}}
-    return result, report, skipped
+    return SegmentReport(result, calibration, report, skipped)
 
 
-def walk_forward_metadata(result: Any, report: dict[str, Any], path: str) -> dict[str, Any]:
-    from ml.reporting.plots import drawdown_png, equity_curves_png
+def walk_forward_metadata(segment_report: SegmentReport, path: str) -> dict[str, Any]:
+    from ml.reporting.plots import drawdown_png, equity_curves_png, reliability_png
 
+    result, report, calibration = segment_report.result, segment_report.report, segment_report.calibration
     portfolio = result.portfolio
     curves = {name: portfolio.get_column(name).to_numpy() for name in
               ("strategy", "buy_and_hold", "permuted_labels", "always_flat") if name in portfolio.columns}
     verdict, selection = report["verdict"], report["selection"]
-    return {
+    metadata = {
         "verdict": MetadataValue.md(verdict["text"]),  # Markdown wraps in the UI; text would be cut off
         "edge_after_fees": MetadataValue.bool(bool(verdict["edge_after_fees"])),
         "overall_vs_baselines": table_metadata(overall_table(report)),
@@ -170,6 +186,15 @@ def walk_forward_metadata(result: Any, report: dict[str, Any], path: str) -> dic
                                   f"{result.segment} out-of-sample drawdown"),
         "report_path": MetadataValue.path(path),
     }
+    if calibration is not None:
+        metadata |= {
+            "brier_before": _number(calibration.brier_before), "brier_after": _number(calibration.brier_after),
+            "ece_before": _number(calibration.ece_before), "ece_after": _number(calibration.ece_after),
+            "reliability": plot_metadata(reliability_png(
+                {"before calibration": calibration.before, "after temperature scaling": calibration.after},
+                title=f"{result.segment}: out-of-sample reliability (windows 1..)"),
+                f"{result.segment} out-of-sample reliability")}
+    return metadata
 
 
 def _number(value: float | None) -> MetadataValue:
@@ -192,13 +217,13 @@ def build_walk_forward_report_asset(partitions_def: PartitionsDefinition, *, def
     def walk_forward_report(context: AssetExecutionContext, config: WalkForwardReportConfig,
                             warehouse: WarehouseResource, reports: ReportStoreResource) -> MaterializeResult:
         segment, exchange = context.partition_key, config.exchange or default_exchange
-        result, report, skipped = run_segment_report(warehouse.store(), exchange=exchange, segment=segment,
-                                                     segments=load_segments(segments_path), config=config)
-        for symbol, why in skipped.items():
+        outcome = run_segment_report(warehouse.store(), exchange=exchange, segment=segment,
+                                     segments=load_segments(segments_path), config=config)
+        for symbol, why in outcome.skipped.items():
             context.log.warning("%s: %s left out: %s", segment, symbol, why)
-        path = reports.write_json(WALK_FORWARD_KIND, segment, report)
-        context.log.info("%s: %s", segment, report["verdict"]["text"])
-        return MaterializeResult(metadata=walk_forward_metadata(result, report, str(path)))
+        path = reports.write_json(WALK_FORWARD_KIND, segment, outcome.report)
+        context.log.info("%s: %s", segment, outcome.report["verdict"]["text"])
+        return MaterializeResult(metadata=walk_forward_metadata(outcome, str(path)))
 
     return walk_forward_report
 

@@ -97,8 +97,10 @@ def test_walk_forward_report_finds_the_planted_edge_and_stores_its_json(material
     assert set(overall) == {"strategy", "buy_and_hold", "permuted_labels", "always_flat"}
     assert float(overall["strategy"][1]) == pytest.approx(report["overall"]["sharpe"], rel=1e-3)
     assert float(overall["strategy"][1]) > float(overall["buy_and_hold"][1])
-    _assert_png(metadata["equity_curves"])
-    _assert_png(metadata["drawdown"])
+    for plot in ("equity_curves", "drawdown", "reliability"):
+        _assert_png(metadata[plot])
+    calibration = report["calibration"]
+    assert calibration["rows"] > 0 and metadata["brier_after"] == pytest.approx(calibration["brier_after"])
     # the realised out-of-sample returns the risk report bootstraps: one per test bar of every window
     returns = report["portfolio_returns"]
     assert len(returns["strategy"]) == len(returns["ts"]) == sum(w["test_rows"] for w in report["windows"]) // 2
