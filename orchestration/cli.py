@@ -44,7 +44,12 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     from orchestration.definitions import build_definitions
     from orchestration.launcher import RANGE_END_TAG, RANGE_START_TAG, code_location, launch
     from orchestration.partitions import segment_partitions
-    from orchestration.report_demo import PARTITION_TAG, print_report_summary, run_reports
+    from orchestration.report_demo import (
+        PARTITION_TAG,
+        print_report_summary,
+        run_models,
+        run_reports,
+    )
     from orchestration.summary import print_summary
 
     settings = get_settings()
@@ -99,10 +104,16 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
             run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
         run("derivatives_job")
         run("coingecko_job")
-        # -- reports: each segment's walk-forward, then the Monte Carlo risk (orchestration/report_demo.py)
+        # -- models and reports: training, each segment's walk-forward, the Monte Carlo risk (report_demo.py)
         segments = segment_partitions().get_partition_keys()
-        run_reports(lambda job, tags, config: run(job, tags=tags, config=config), segments,
-                    hourly_days=max(hourly_days, days))
+
+        def run_named(job: str, tags: Mapping[str, str] | None, config: Mapping[str, Any] | None,
+                      selection: list[str] | None) -> bool:
+            return run(job, tags=tags, config=config, asset_selection=[AssetKey(k) for k in selection or []] or None)
+
+        jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+        run_models(run_named, jobs, segments, hourly_days=max(hourly_days, days))
+        run_reports(run_named, segments, hourly_days=max(hourly_days, days))
         print_summary(settings, instance)
         print_report_summary(settings.home, segments)
         if social:

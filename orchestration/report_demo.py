@@ -1,5 +1,6 @@
-"""The reports half of ``signalworks demo``: each segment's walk-forward on the simulated market,
-then the Monte Carlo risk report, launched like any other run, and their summary.
+"""The models and reports of ``signalworks demo``: the model pipeline's training runs (when the code
+location has them), each segment's walk-forward on the simulated market, then the Monte Carlo risk
+report, launched like any other run, and the reports' summary.
 
 The demo's market holds ``hourly_days`` of 1h candles (45 by default), too short for the seed's
 12-week training and 4-week test windows; it uses windows scaled to them (45 days: 23-day training
@@ -22,8 +23,9 @@ DEMO_SYMBOLS = 3
 DEMO_PATHS = 2_000
 PARTITION_TAG = "dagster/partition"
 
-#: ``run(job_name, tags, run_config) -> succeeded``: the demo's launcher (prints one line per run).
-Run = Callable[[str, Mapping[str, str] | None, Mapping[str, Any] | None], bool]
+#: ``run(job_name, tags, run_config, asset_selection) -> succeeded``: the demo's launcher (prints one
+#: line per run).
+Run = Callable[[str, Mapping[str, str] | None, Mapping[str, Any] | None, list[str] | None], bool]
 
 
 def demo_walk_forward_config(hourly_days: int) -> dict[str, Any]:
@@ -38,6 +40,23 @@ def demo_walk_forward_config(hourly_days: int) -> dict[str, Any]:
             "threshold_factors": [0.5, 1.0, 2.0], "horizons": [4], "margins": [0.0, 0.2]}
 
 
+def run_models(run: Run, jobs: set[str], segments: list[str], *, hourly_days: int) -> bool:
+    """Train what the code location has of the model pipeline (features, HMM regimes, one XGBoost
+    per segment, predictions) over the stored days; nothing when it has no model jobs. Whether
+    every run succeeded (a model its blocking checks reject fails its run, and says why)."""
+    ok = True
+    window = {"window_days": hourly_days}
+    if "model_features_job" in jobs:
+        ok &= run("model_features_job", None, {"ops": {"features": {"config": window}}}, ["features"])
+    if "regime_training_job" in jobs:
+        ok &= run("regime_training_job", None, {"ops": {"regime_model": {"config": {**window, "n_init": 1}}}}, None)
+    if "xgb_training_job" in jobs:
+        for segment in segments:
+            ok &= run("xgb_training_job", {PARTITION_TAG: segment},
+                      {"ops": {"xgb_models": {"config": {**window, "regime_n_init": 1}}}}, None)
+    return ok
+
+
 def run_reports(run: Run, segments: list[str], *, hourly_days: int) -> bool:
     """Launch ``walk_forward_report[segment]`` for each segment, then ``risk_report``; whether all
     succeeded (a failing segment does not stop the others, the risk report lists it)."""
@@ -45,9 +64,9 @@ def run_reports(run: Run, segments: list[str], *, hourly_days: int) -> bool:
     ok = True
     for segment in segments:
         ok &= run("walk_forward_report_job", {PARTITION_TAG: segment},
-                  {"ops": {"walk_forward_report": {"config": config}}})
+                  {"ops": {"walk_forward_report": {"config": config}}}, None)
     ok &= run("risk_report_job", None, {"ops": {"risk_report": {"config": {
-        "days": float(hourly_days), "n_paths": DEMO_PATHS}}}})
+        "days": float(hourly_days), "n_paths": DEMO_PATHS}}}}, None)
     return ok
 
 
