@@ -168,7 +168,7 @@ def walk_forward_metadata(segment_report: SegmentReport, path: str) -> dict[str,
               ("strategy", "buy_and_hold", "permuted_labels", "always_flat") if name in portfolio.columns}
     verdict, selection = report["verdict"], report["selection"]
     metadata = {
-        "verdict": MetadataValue.md(verdict["text"]),  # Markdown wraps in the UI; text would be cut off
+        "verdict": MetadataValue.md(verdict_markdown(verdict["text"])),
         "edge_after_fees": MetadataValue.bool(bool(verdict["edge_after_fees"])),
         "overall_vs_baselines": table_metadata(overall_table(report)),
         "windows": table_metadata(windows_table(report)),
@@ -195,6 +195,13 @@ def walk_forward_metadata(segment_report: SegmentReport, path: str) -> dict[str,
                 title=f"{result.segment}: out-of-sample reliability (windows 1..)"),
                 f"{result.segment} out-of-sample reliability")}
     return metadata
+
+
+def verdict_markdown(text: str) -> str:
+    """The verdict as a bold conclusion and one line per reason (the UI does not wrap one long line):
+    ``"no edge after fees: a; b"`` -> ``"**no edge after fees**"`` then ``- a``, ``- b``."""
+    conclusion, _, reasons = text.partition(": ")
+    return "\n".join([f"**{conclusion}**", "", *(f"- {reason}" for reason in reasons.split("; ") if reason)])
 
 
 def _number(value: float | None) -> MetadataValue:

@@ -79,7 +79,8 @@ def test_walk_forward_report_finds_the_planted_edge_and_stores_its_json(material
     report = json.loads((home / "reports" / "walk_forward" / "majors.json").read_text())
     assert report["segment"] == "majors" and report["symbols"] == ["BTC/USDT", "ETH/USDT"]
     assert report["verdict"]["edge_after_fees"] is True
-    assert metadata["verdict"] == report["verdict"]["text"] and metadata["verdict"].startswith("edge after fees")
+    assert metadata["verdict"].startswith("**edge after fees**\n\n- deflated Sharpe")
+    assert report["verdict"]["text"].startswith("edge after fees: deflated Sharpe")
     assert metadata["edge_after_fees"] is True
     assert report["selection"]["trials"] == metadata["trials"] == 4
     assert metadata["pbo"] == pytest.approx(report["selection"]["pbo"])
@@ -115,7 +116,9 @@ def test_a_short_symbol_is_left_out_and_named_while_its_segment_reports(material
     assert list(report["skipped_symbols"]) == ["SHIB/USDT"]
     assert "30 candles in the window" in report["skipped_symbols"]["SHIB/USDT"]
     assert _table_rows(metadata["skipped_symbols"])[0][0] == "SHIB/USDT"
-    assert report["verdict"]["edge_after_fees"] is False and metadata["verdict"].startswith("no edge after fees")
+    assert report["verdict"]["edge_after_fees"] is False and metadata["verdict"].startswith("**no edge after fees**")
+    reasons = report["verdict"]["text"].split(": ", 1)[1].split("; ")
+    assert [line[2:] for line in metadata["verdict"].splitlines()[2:]] == reasons
 
 
 def test_a_segment_without_candles_fails_with_a_clear_message(materialised) -> None:
