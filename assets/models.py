@@ -14,6 +14,7 @@ from ``ml.models``. Defaults (documented in the launchpad through the Config fie
 
 import hashlib
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -44,7 +45,8 @@ from resources.warehouse.store import Warehouse
 
 TIMEFRAME = "1h"
 DATASET = "dataset_1h"
-DEFAULT_SEGMENTS_PATH = "config/segments.yaml"
+#: The project's segments file, whatever the working directory (not a path relative to the cwd).
+DEFAULT_SEGMENTS_PATH = str(Path(__file__).resolve().parents[1] / "config" / "segments.yaml")
 
 
 class FeaturesConfig(Config):
@@ -61,14 +63,10 @@ class RegimeModelConfig(Config):
 
 
 def segments_config(path: str) -> SegmentsConfig:
-    """The segments file, or the seed's lists when the default file is absent."""
-    from pathlib import Path
-
-    if Path(path).exists():
-        return load_segments(path)
-    if path != DEFAULT_SEGMENTS_PATH:
+    """The segments file at ``path`` (a missing file is an error, never a silent default)."""
+    if not Path(path).exists():
         raise FileNotFoundError(f"segments file {path} not found")
-    return SegmentsConfig()
+    return load_segments(path)
 
 
 def liquidity_ranks(store: Warehouse) -> dict[str, int]:

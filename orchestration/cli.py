@@ -9,8 +9,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestration.settings import get_settings
 
@@ -42,6 +43,14 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     from assets.publishing import PublishersResource
     from orchestration.definitions import build_definitions
     from orchestration.launcher import RANGE_END_TAG, RANGE_START_TAG, code_location, launch
+    from orchestration.partitions import segment_partitions
+    from orchestration.report_demo import (
+        PARTITION_TAG,
+        print_report_summary,
+        run_models,
+        run_reports,
+        stopped_by_blocking_checks,
+    )
     from orchestration.summary import print_summary
 
     settings = get_settings()
@@ -59,18 +68,24 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
           f"{first_hour_day} (indicator warm-up) | warehouse {settings!r}\n")
     failed = False
 
-    def run(job_name: str, tags: dict[str, str] | None = None, asset_selection: list[AssetKey] | None = None) -> None:
+    def run(job_name: str, tags: Mapping[str, str] | None = None, asset_selection: list[AssetKey] | None = None,
+            config: Mapping[str, Any] | None = None, checks_may_reject: bool = False) -> bool:
+        """Launch and wait; with ``checks_may_reject`` a run stopped only by its blocking checks (a
+        model they reject) is reported as REJECTED, an outcome, not a failure of the demo."""
         nonlocal failed
         started = time.monotonic()
-        result = launch(defs, instance, job_name, run_config={**QUIET, **IN_PROCESS}, tags=tags,
+        result = launch(defs, instance, job_name, run_config={**QUIET, **IN_PROCESS, **(config or {})}, tags=tags,
                         asset_selection=asset_selection)
-        status = "ok" if result.success else "FAILED"
-        failed |= not result.success
-        label = f"{tags[RANGE_START_TAG].split('|')[0]}..{tags[RANGE_END_TAG]}" if tags else ""
+        rejected = checks_may_reject and stopped_by_blocking_checks(result)
+        status = "ok" if result.success else "REJECTED" if rejected else "FAILED"
+        failed |= not (result.success or rejected)
+        label = (f"{tags[RANGE_START_TAG].split('|')[0]}..{tags[RANGE_END_TAG]}" if tags and RANGE_START_TAG in tags
+                 else (tags or {}).get(PARTITION_TAG, ""))
         what = ",".join(k.to_user_string() for k in asset_selection or []) or job_name
-        print(f"  {what:<24} {label:<26} {status:<6} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
+        print(f"  {what:<24} {label:<26} {status:<8} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
         for message in result.failures:
             print("      " + message.replace("\n", "\n        "))
+        return result.success
 
     def days_of(exchange: str, start: object) -> dict[str, str]:
         return {RANGE_START_TAG: str(MultiPartitionKey({"date": str(start), "exchange": exchange})),
@@ -93,7 +108,19 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
             run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
         run("derivatives_job")
         run("coingecko_job")
+        # -- models and reports: training, each segment's walk-forward, the Monte Carlo risk (report_demo.py)
+        segments = segment_partitions().get_partition_keys()
+
+        def run_named(job: str, tags: Mapping[str, str] | None, config: Mapping[str, Any] | None,
+                      selection: list[str] | None, checks_may_reject: bool = False) -> bool:
+            return run(job, tags=tags, config=config, asset_selection=[AssetKey(k) for k in selection or []] or None,
+                       checks_may_reject=checks_may_reject)
+
+        jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+        run_models(run_named, jobs, segments, hourly_days=max(hourly_days, days))
+        run_reports(run_named, segments, hourly_days=max(hourly_days, days))
         print_summary(settings, instance)
+        print_report_summary(settings.home, segments)
         if social:
             from orchestration.social_demo import run_social_demo
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 import os
 import warnings
 
-from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning
+from dagster import (
+    AssetsDefinition,
+    BetaWarning,
+    Definitions,
+    EnvVar,
+    PreviewWarning,
+    ScheduleDefinition,
+)
 
 from assets.candles import build_candles_asset
 from assets.checks import build_candle_checks, build_mtf_checks
@@ -19,8 +26,10 @@ from assets.models import features, predictions, regime_model, xgb_models
 from assets.mtf import build_mtf_asset
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
+from assets.reports import build_risk_report_asset, build_walk_forward_report_asset
 from ml.features.segments import SEGMENT_IDS
 from orchestration.jobs import (
+    AssetJob,
     build_retention_job,
     candle_job,
     coingecko_job,
@@ -30,11 +39,12 @@ from orchestration.jobs import (
     publish_schedule,
     publish_signals_job,
     regime_training_job,
+    report_jobs,
     validate_calls_job,
     xgb_training_job,
 )
-from orchestration.partitions import candle_partitions
-from orchestration.schedules import build_schedules, model_schedules
+from orchestration.partitions import SEGMENTS_PATH, candle_partitions, segment_partitions
+from orchestration.schedules import build_schedules, model_schedules, report_schedules
 from orchestration.settings import Settings, get_settings
 from resources.coingecko_resource import (
     CoinGeckoResource,
@@ -44,6 +54,7 @@ from resources.coingecko_resource import (
 from resources.exchanges.resource import ExchangeCredentials, ExchangeResource, is_simulated
 from resources.feature_store import FeatureStoreResource
 from resources.models.store import LocalModelStore, ModelStore, ObjectModelStore
+from resources.report_store import ReportStoreResource
 from resources.social_resources import (
     DexScreenerResource,
     LiveDexScreenerResource,
@@ -103,6 +114,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
                                          telegram_base_url=settings.telegram_bot_api),
         "model_store": build_model_store(settings),
         "feature_store": FeatureStoreResource(root=str((settings.home / "features").resolve())),
+        "reports": ReportStoreResource(home=str(settings.home.resolve())),
     }
 
 
@@ -137,14 +149,16 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
     validate_job, publish_job = validate_calls_job(), publish_signals_job()
+    reports, report_job_defs, report_schedule_defs = _reports(settings)
     return Definitions(
         assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
-                features, regime_model, xgb_models, predictions],
+                features, regime_model, xgb_models, predictions, *reports],
         asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
-              validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job],
+              validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
+              *report_job_defs],
         sensors=[build_social_events_sensor(validate_job)],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
@@ -152,9 +166,22 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
             exchanges=settings.exchanges,
         ), publish_schedule(publish_job),
             *model_schedules(features_job=model_features_job, xgb_job=xgb_training_job,
-                             regime_job=regime_training_job, segments=list(SEGMENT_IDS))],
+                             regime_job=regime_training_job, segments=list(SEGMENT_IDS)),
+            *report_schedule_defs],
         resources=resources,
     )
+
+
+def _reports(settings: Settings) -> tuple[list[AssetsDefinition], list[AssetJob], list[ScheduleDefinition]]:
+    """The walk-forward and risk report assets, their jobs and their daily schedules."""
+    segments = segment_partitions()
+    walk_forward_job, risk_job = report_jobs()
+    assets = [build_walk_forward_report_asset(segments, default_exchange=settings.exchanges[0],
+                                              segments_path=str(SEGMENTS_PATH)),
+              build_risk_report_asset(segments=segments.get_partition_keys(), default_exchange=settings.exchanges[0])]
+    schedules = report_schedules(walk_forward_job=walk_forward_job, risk_job=risk_job,
+                                 segments=segments.get_partition_keys())
+    return assets, [walk_forward_job, risk_job], schedules
 
 
 defs = build_definitions(get_settings())

@@ -57,6 +57,21 @@ coingecko_job = define_asset_job("coingecko_job", selection=AssetSelection.asset
                                  tags=MARKET_LANE)
 
 
+# -- reports ---------------------------------------------------------------------------------------
+def report_jobs() -> tuple[AssetJob, AssetJob]:
+    """``walk_forward_report_job`` (one run per segment partition) and ``risk_report_job``; both in
+    the market lane, whose cap keeps these CPU-heavy runs from crowding out validation runs."""
+    walk_forward = define_asset_job(
+        "walk_forward_report_job", selection=AssetSelection.assets("walk_forward_report"), tags=MARKET_LANE,
+        description="One segment's walk-forward report (retrained per window, after costs, with baselines, "
+        "PBO and deflated Sharpe).")
+    risk = define_asset_job(
+        "risk_report_job", selection=AssetSelection.assets("risk_report"), tags=MARKET_LANE,
+        description="Monte Carlo risk of the segments' symbols, their portfolio and the strategies' "
+        "realised returns.")
+    return walk_forward, risk
+
+
 def build_retention_job(default_days: int) -> JobDefinition:
     class RetentionConfig(Config):
         keep_days: int = Field(default=default_days, gt=0, description="keep this many days of 1m candles")

@@ -1,10 +1,16 @@
-"""Partitions: candle assets are partitioned by UTC day x exchange."""
+"""Partitions: candle assets are partitioned by UTC day x exchange; segment reports by segment."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
+from assets.models import DEFAULT_SEGMENTS_PATH, SEGMENT_PARTITIONS
 from orchestration.settings import Settings
+
+#: The segments file (the seed's lists by default).
+SEGMENTS_PATH = Path(DEFAULT_SEGMENTS_PATH)
 
 
 def candle_partitions(settings: Settings) -> MultiPartitionsDefinition:
@@ -21,3 +27,9 @@ def candle_partitions(settings: Settings) -> MultiPartitionsDefinition:
             "exchange": StaticPartitionsDefinition(list(settings.exchanges)),
         }
     )
+
+
+def segment_partitions() -> StaticPartitionsDefinition:
+    """One partition per market segment (majors, alts, memes: every segments file names exactly
+    these), shared by the models and the reports so their partitions line up."""
+    return SEGMENT_PARTITIONS

@@ -37,6 +37,29 @@ def candle_schedule(job_def: AssetJob, *, name: str, cron: str,
     return _schedule
 
 
+# -- reports ---------------------------------------------------------------------------------------
+#: Daily, in UTC: the walk-forward of every segment, then the risk report that reads them.
+WALK_FORWARD_REPORT_CRON = "20 1 * * *"
+RISK_REPORT_CRON = "20 3 * * *"
+
+
+def report_schedules(*, walk_forward_job: AssetJob, risk_job: AssetJob,
+                     segments: Sequence[str]) -> list[ScheduleDefinition]:
+    """Daily walk-forward reports (one run per segment, so a failing segment stops no other) and,
+    two hours later, the risk report over what they stored."""
+
+    @schedule(name="walk_forward_report_schedule", job=walk_forward_job, cron_schedule=WALK_FORWARD_REPORT_CRON,
+              execution_timezone="UTC")
+    def walk_forward_report_schedule(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
+        moment = context.scheduled_execution_time
+        for segment in segments:
+            yield RunRequest(run_key=f"{segment}@{moment.isoformat()}", partition_key=segment)
+
+    risk = ScheduleDefinition(name="risk_report_schedule", job=risk_job, cron_schedule=RISK_REPORT_CRON,
+                              execution_timezone="UTC")
+    return [walk_forward_report_schedule, risk]
+
+
 def build_schedules(*, candles_1h_job: AssetJob,
                     candles_1m_job: AssetJob,
                     markets_job: AssetJob,

@@ -27,7 +27,9 @@ def test_demo_materialises_and_summarises(tmp_path: Path) -> None:
     for expected in ("markets_job", "candles_1h,candles_mtf", "indicators", "candles_1m_job", "derivatives_job", "coingecko_job",
                      "Candles by exchange and timeframe", "Indicator rows by timeframe", "Latest 1h candles, BTC/USDT on sim",
                      "CoinGecko snapshot", "Latest asset checks", str(home / "warehouse.db"),
-                     "validate_calls_job", "What each publisher would have sent", "console (console"):
+                     "validate_calls_job", "What each publisher would have sent", "console (console",
+                     "walk_forward_report_job  majors", "walk_forward_report_job  memes", "risk_report_job",
+                     "Walk-forward per segment", "verdict: ", "Monte Carlo risk over 720 h", "equal-weight portfolio"):
         assert expected in out.stdout, expected
     assert "FAILED" not in out.stdout
     assert (home / "warehouse.db").exists()
@@ -35,7 +37,8 @@ def test_demo_materialises_and_summarises(tmp_path: Path) -> None:
     with DagsterInstance.from_config(str(home / "dagster")) as instance:
         runs = instance.get_runs()
         assert {run.job_name for run in runs} >= {"markets_job", "candles_1m_job", "candles_1h_job", "derivatives_job",
-                                                  "coingecko_job", "validate_calls_job"}
+                                                  "coingecko_job", "validate_calls_job", "walk_forward_report_job",
+                                                  "risk_report_job"}
         assert all(run.is_success and run.remote_job_origin is not None
                    and run.remote_job_origin.location_name == "definitions.py:defs" for run in runs), [
             (run.job_name, run.status, run.remote_job_origin) for run in runs]
