@@ -46,6 +46,7 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     from orchestration.partitions import segment_partitions
     from orchestration.report_demo import (
         PARTITION_TAG,
+        failed_check_lines,
         print_report_summary,
         run_models,
         run_reports,
@@ -83,7 +84,7 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
                  else (tags or {}).get(PARTITION_TAG, ""))
         what = ",".join(k.to_user_string() for k in asset_selection or []) or job_name
         print(f"  {what:<24} {label:<26} {status:<8} {time.monotonic() - started:6.1f} s  run {result.run_id[:8]}")
-        for message in result.failures:
+        for message in failed_check_lines(instance, result.run_id) if rejected else result.failures:
             print("      " + message.replace("\n", "\n        "))
         return result.success
 

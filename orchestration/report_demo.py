@@ -42,6 +42,28 @@ def stopped_by_blocking_checks(result: Any) -> bool:
         BLOCKING_CHECK_FAILED in message for message in result.failures)
 
 
+def failed_check_lines(instance: Any, run_id: str) -> list[str]:
+    """One line per asset check that failed in run ``run_id``: the check, its partition and its
+    figures (what a user needs to see why a model was rejected, not Dagster's exception)."""
+    from dagster import DagsterEventType
+
+    lines = []
+    records = instance.get_records_for_run(run_id=run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.passed:
+            continue
+        figures = ", ".join(f"{name} {_figure(entry.value)}" for name, entry in evaluation.metadata.items()
+                            if name not in ("model_version", "model_status"))
+        partition = f"[{evaluation.partition}]" if evaluation.partition else ""
+        lines.append(f"{evaluation.check_name}{partition} failed: {figures}")
+    return lines
+
+
+def _figure(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def demo_walk_forward_config(hourly_days: int) -> dict[str, Any]:
     """Windows scaled to the ``hourly_days`` of 1h candles the demo stores: test windows of a sixth
     of them (whole days) and the training window what is left for three of them, less a day of

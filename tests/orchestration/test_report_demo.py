@@ -6,10 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from dagster import AssetCheckResult, DagsterInstance, asset, asset_check, materialize
 
 from ml.features.splits import walk_forward_windows
 from orchestration.launcher import LaunchedRun
-from orchestration.report_demo import demo_walk_forward_config, stopped_by_blocking_checks
+from orchestration.report_demo import (
+    demo_walk_forward_config,
+    failed_check_lines,
+    stopped_by_blocking_checks,
+)
 
 
 @pytest.mark.parametrize("hourly_days", [10, 45, 90])
@@ -34,3 +39,23 @@ def test_blocking_check_rejections_are_told_apart_from_failures() -> None:
     assert not stopped_by_blocking_checks(crashed)
     assert not stopped_by_blocking_checks(LaunchedRun("c", False, ()))
     assert not stopped_by_blocking_checks(LaunchedRun("d", True, ()))
+
+
+def test_a_rejection_is_explained_by_the_failed_checks_and_their_figures() -> None:
+    @asset
+    def model() -> int:
+        return 1
+
+    @asset_check(asset=model, blocking=True)
+    def beats_climatology() -> AssetCheckResult:
+        return AssetCheckResult(passed=False, metadata={"brier_calibrated": 0.6781234, "brier_climatology": 0.6679,
+                                                        "model_version": "abc"})
+
+    @asset_check(asset=model)
+    def not_expired() -> AssetCheckResult:
+        return AssetCheckResult(passed=True, metadata={"expires_at": "later"})
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([model, beats_climatology, not_expired], instance=instance, raise_on_error=False)
+        assert failed_check_lines(instance, result.run_id) == [
+            "beats_climatology failed: brier_calibrated 0.6781, brier_climatology 0.6679"]
