@@ -261,16 +261,17 @@ def trained_metadata(trained: TrainedSegment, uri: str) -> dict[str, object]:
     plot = reliability_png({"before calibration": trained.reliability_raw,
                             "after Platt calibration": trained.reliability_calibrated},
                            title=f"{trained.segment}: reliability on the test slice")
+    # Figures first: the UI lists metadata in this order, and a long symbol list would push them down.
     return {
-        "model_version": trained.version, "artifact_uri": uri,
-        "symbols": MetadataValue.json(list(trained.symbols)),
-        "window_start": trained.window_start.isoformat(), "window_end": trained.window_end.isoformat(),
-        "test_start": trained.split.test_start.isoformat(), "rows": MetadataValue.json(trained.rows),
-        "best_iteration": trained.model.best_iteration,
         "brier_calibrated": trained.metrics.brier_calibrated, "brier_climatology": trained.metrics.brier_climatology,
         "test_metrics": table_metadata(trained.metrics.as_frame(), digits=5),
         "reliability": plot_metadata(plot, f"{trained.segment} reliability before and after calibration"),
         "feature_importance": table_metadata(trained.feature_importance.head(30)),
+        "model_version": trained.version, "artifact_uri": uri,
+        "window_start": trained.window_start.isoformat(), "window_end": trained.window_end.isoformat(),
+        "test_start": trained.split.test_start.isoformat(), "rows": MetadataValue.json(trained.rows),
+        "best_iteration": trained.model.best_iteration,
+        "symbols": MetadataValue.text(f"{len(trained.symbols)}: {', '.join(trained.symbols)}"),
     }
 
 
