@@ -73,7 +73,8 @@ def build_features(
         message names the offending symbol and time.
     """
     step = _validate(candles)
-    frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()]).sort(KEY).with_columns(
+    frame = _sorted_unique(candles)
+    frame = frame.with_columns(
         (pl.col("ts").dt.epoch("ms") + step).alias("close_ms"),
         # rows are sorted by the key and hold one timeframe, so each (exchange, symbol) is one run
         # of rows: windows go over this integer id instead of three text columns
@@ -108,16 +109,46 @@ def _validate(candles: pl.DataFrame) -> int:
     timeframes = candles.get_column("timeframe").unique().to_list()
     if len(timeframes) != 1:
         raise ValueError(f"build_features takes one timeframe per call, got {sorted(map(str, timeframes))}")
-    step = timeframe_ms(str(timeframes[0]))
-    duplicated = candles.filter(candles.select(KEY).is_duplicated())
-    if duplicated.height:
-        row = duplicated.row(0, named=True)
-        raise ValueError(f"duplicate candle key {row['exchange']} {row['symbol']} {row['ts']}")
+    return timeframe_ms(str(timeframes[0]))
+
+
+def _sorted_unique(candles: pl.DataFrame) -> pl.DataFrame:
+    """``candles`` cast to CANDLE_SCHEMA and sorted by the key; raises on duplicate keys and bad prices.
+
+    Candles usually arrive sorted by the key (the warehouse reads them so): a frame whose keys
+    strictly increase row by row is sorted and free of duplicates, which one pass over it proves;
+    only other frames pay for the duplicate search and the sort.
+    """
+    frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+    if not _strictly_increasing_key(frame):
+        duplicated = candles.filter(candles.select(KEY).is_duplicated())
+        if duplicated.height:
+            row = duplicated.row(0, named=True)
+            raise ValueError(f"duplicate candle key {row['exchange']} {row['symbol']} {row['ts']}")
+        frame = frame.sort(KEY)
     bad = candles.filter(~(pl.col("close") > 0) | ~(pl.col("open") > 0))
     if bad.height:
         row = bad.row(0, named=True)
         raise ValueError(f"non-positive or missing price in {row['exchange']} {row['symbol']} at {row['ts']}")
-    return step
+    return frame
+
+
+def _strictly_increasing_key(frame: pl.DataFrame) -> bool:
+    """True when every row's (exchange, symbol, ts) is above the previous row's (one timeframe;
+    a missing key value counts as not increasing)."""
+    if frame.height < 2:
+        return True
+    exchange, symbol, ts = pl.col("exchange"), pl.col("symbol"), pl.col("ts")
+    before = [c.shift() for c in (exchange, symbol, ts)]
+    above = (exchange > before[0]) | ((exchange == before[0]) & (
+        (symbol > before[1]) | ((symbol == before[1]) & (ts > before[2]))))
+    return bool(frame.select(above.fill_null(False).slice(1).all()).item())
+
+
+def _within_series(column: pl.Expr, periods: int) -> pl.Expr:
+    """``column.shift(periods).over(SERIES)`` of the frame sorted by series: the shift of the
+    whole column, null where it reaches into another series (same values, no grouping)."""
+    return pl.when(pl.col(SERIES).shift(periods) == pl.col(SERIES)).then(column.shift(periods))
 
 
 def _candle_features(frame: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
@@ -126,7 +157,7 @@ def _candle_features(frame: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame
     mean_volume = pl.col("volume").rolling_mean(config.volume_window).over(SERIES)
     out = frame.with_columns(
         logret.alias("logret_1"),
-        *[(pl.col("close") / pl.col("close").shift(p).over(SERIES) - 1).alias(f"ret_{p}")
+        *[(pl.col("close") / _within_series(pl.col("close"), p) - 1).alias(f"ret_{p}")
           for p in config.return_periods],
         pl.when(mean_volume > 0).then(pl.col("volume") / mean_volume).alias(f"volume_ratio_{config.volume_window}"),
         ((pl.col("high") - pl.col("low")) / pl.col("close")).alias("bar_range"),
