@@ -153,7 +153,7 @@ def _within_series(column: pl.Expr, periods: int) -> pl.Expr:
 
 def _candle_features(frame: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
     """Returns, log return, rolling volatility, volume ratio and bar range per symbol."""
-    logret = pl.col("close").log().diff().over(SERIES)
+    logret = pl.col("close").log() - _within_series(pl.col("close").log(), 1)
     mean_volume = pl.col("volume").rolling_mean(config.volume_window).over(SERIES)
     out = frame.with_columns(
         logret.alias("logret_1"),
@@ -213,15 +213,16 @@ def _higher_by_series(frame: pl.DataFrame, timeframe: str, step: int, rsi_period
         .filter(pl.col("n") == length // step)
     )
     by = SERIES
-    change = pl.col("close").diff().over(by)
+    previous_close = _within_series(pl.col("close"), 1)
+    change = pl.col("close") - previous_close
     alpha = 1.0 / rsi_period
     gain = change.clip(lower_bound=0).ewm_mean(alpha=alpha, adjust=False, min_samples=rsi_period).over(by)
     loss = (-change).clip(lower_bound=0).ewm_mean(alpha=alpha, adjust=False, min_samples=rsi_period).over(by)
-    consecutive = pl.col("bucket").diff().over(by) == length
+    consecutive = (pl.col("bucket") - _within_series(pl.col("bucket"), 1)) == length
     return buckets.select(
         by,
         (pl.col("bucket") + length).alias("available_ms"),
-        pl.when(consecutive).then(pl.col("close") / pl.col("close").shift(1).over(by) - 1).alias("ret"),
+        pl.when(consecutive).then(pl.col("close") / previous_close - 1).alias("ret"),
         pl.when(gain + loss > 0).then(100 * gain / (gain + loss)).alias("rsi"),
     )
 
