@@ -24,6 +24,10 @@ from ml.marketdata.timeframes import timeframe_ms
 logger = logging.getLogger(__name__)
 
 GROUP = ["exchange", "symbol", "timeframe"]
+#: Integer id of each (exchange, symbol) run of the key-sorted frame; windows are computed over it.
+SERIES = "_series"
+#: Working columns dropped from the result.
+_HELPERS = ("close_ms", SERIES, "_exchange_id")
 KEY = list(CANDLE_KEY)
 DEFAULT_FEATURES = FeatureConfig()
 DEFAULT_SEGMENTS = SegmentsConfig()
@@ -69,10 +73,16 @@ def build_features(
         message names the offending symbol and time.
     """
     step = _validate(candles)
-    frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()]).sort(KEY).with_columns(
-        (pl.col("ts").dt.epoch("ms") + step).alias("close_ms"))
+    frame = _sorted_unique(candles)
+    frame = frame.with_columns(
+        (pl.col("ts").dt.epoch("ms") + step).alias("close_ms"),
+        # rows are sorted by the key and hold one timeframe, so each (exchange, symbol) is one run
+        # of rows: windows go over this integer id instead of three text columns
+        pl.struct("exchange", "symbol").rle_id().alias(SERIES),
+        pl.col("exchange").rle_id().alias("_exchange_id"),
+    )
     out = _candle_features(frame, config)
-    candle_names = [c for c in out.columns if c not in (*KEY, "close_ms")]
+    candle_names = [c for c in out.columns if c not in (*KEY, *_HELPERS)]
     out = _higher_timeframes(out, frame, config, step)
     out = _cross_asset(out, config)
     out = _correlated(out, candle_names, config)
@@ -80,15 +90,16 @@ def build_features(
         out = _derivatives(out, derivatives, config)
     if indicators is not None:
         out = _indicators(out, indicators, config)
-    features = [c for c in out.columns if c not in (*KEY, "close_ms")]
+    features = [c for c in out.columns if c not in (*KEY, *_HELPERS)]
     if config.shifts:
-        out = out.with_columns(pl.col(c).shift(k).over(GROUP).alias(f"{c}_lag{k}")
+        out = out.with_columns(pl.col(c).shift(k).over(SERIES).alias(f"{c}_lag{k}")
                                for k in config.shifts for c in features)
     symbols = out.get_column("symbol").unique().to_list()
     segment_ids = {s: SEGMENT_IDS[name] for s, name in segments.segments_of(symbols, liquidity_ranks).items()}
+    # every step keeps the rows in key order (joins maintain the left order), so no final sort
     return out.with_columns(
         pl.col("symbol").replace_strict(segment_ids, return_dtype=pl.Int8).alias("segment_id")
-    ).drop("close_ms").sort(KEY)
+    ).drop(*_HELPERS)
 
 
 def _validate(candles: pl.DataFrame) -> int:
@@ -98,30 +109,60 @@ def _validate(candles: pl.DataFrame) -> int:
     timeframes = candles.get_column("timeframe").unique().to_list()
     if len(timeframes) != 1:
         raise ValueError(f"build_features takes one timeframe per call, got {sorted(map(str, timeframes))}")
-    step = timeframe_ms(str(timeframes[0]))
-    duplicated = candles.filter(candles.select(KEY).is_duplicated())
-    if duplicated.height:
-        row = duplicated.row(0, named=True)
-        raise ValueError(f"duplicate candle key {row['exchange']} {row['symbol']} {row['ts']}")
+    return timeframe_ms(str(timeframes[0]))
+
+
+def _sorted_unique(candles: pl.DataFrame) -> pl.DataFrame:
+    """``candles`` cast to CANDLE_SCHEMA and sorted by the key; raises on duplicate keys and bad prices.
+
+    Candles usually arrive sorted by the key (the warehouse reads them so): a frame whose keys
+    strictly increase row by row is sorted and free of duplicates, which one pass over it proves;
+    only other frames pay for the duplicate search and the sort.
+    """
+    frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+    if not _strictly_increasing_key(frame):
+        duplicated = candles.filter(candles.select(KEY).is_duplicated())
+        if duplicated.height:
+            row = duplicated.row(0, named=True)
+            raise ValueError(f"duplicate candle key {row['exchange']} {row['symbol']} {row['ts']}")
+        frame = frame.sort(KEY)
     bad = candles.filter(~(pl.col("close") > 0) | ~(pl.col("open") > 0))
     if bad.height:
         row = bad.row(0, named=True)
         raise ValueError(f"non-positive or missing price in {row['exchange']} {row['symbol']} at {row['ts']}")
-    return step
+    return frame
+
+
+def _strictly_increasing_key(frame: pl.DataFrame) -> bool:
+    """True when every row's (exchange, symbol, ts) is above the previous row's (one timeframe;
+    a missing key value counts as not increasing)."""
+    if frame.height < 2:
+        return True
+    exchange, symbol, ts = pl.col("exchange"), pl.col("symbol"), pl.col("ts")
+    before = [c.shift() for c in (exchange, symbol, ts)]
+    above = (exchange > before[0]) | ((exchange == before[0]) & (
+        (symbol > before[1]) | ((symbol == before[1]) & (ts > before[2]))))
+    return bool(frame.select(above.fill_null(False).slice(1).all()).item())
+
+
+def _within_series(column: pl.Expr, periods: int) -> pl.Expr:
+    """``column.shift(periods).over(SERIES)`` of the frame sorted by series: the shift of the
+    whole column, null where it reaches into another series (same values, no grouping)."""
+    return pl.when(pl.col(SERIES).shift(periods) == pl.col(SERIES)).then(column.shift(periods))
 
 
 def _candle_features(frame: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
     """Returns, log return, rolling volatility, volume ratio and bar range per symbol."""
-    logret = pl.col("close").log().diff().over(GROUP)
-    mean_volume = pl.col("volume").rolling_mean(config.volume_window).over(GROUP)
+    logret = pl.col("close").log() - _within_series(pl.col("close").log(), 1)
+    mean_volume = pl.col("volume").rolling_mean(config.volume_window).over(SERIES)
     out = frame.with_columns(
         logret.alias("logret_1"),
-        *[(pl.col("close") / pl.col("close").shift(p).over(GROUP) - 1).alias(f"ret_{p}")
+        *[(pl.col("close") / _within_series(pl.col("close"), p) - 1).alias(f"ret_{p}")
           for p in config.return_periods],
         pl.when(mean_volume > 0).then(pl.col("volume") / mean_volume).alias(f"volume_ratio_{config.volume_window}"),
         ((pl.col("high") - pl.col("low")) / pl.col("close")).alias("bar_range"),
     )
-    out = out.with_columns(pl.col("logret_1").rolling_std(w).over(GROUP).alias(f"volatility_{w}")
+    out = out.with_columns(pl.col("logret_1").rolling_std(w).over(SERIES).alias(f"volatility_{w}")
                            for w in config.volatility_windows)
     return out.drop("open", "high", "low", "close", "volume")
 
@@ -129,15 +170,12 @@ def _candle_features(frame: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame
 def _higher_timeframes(out: pl.DataFrame, frame: pl.DataFrame, config: FeatureConfig, step: int) -> pl.DataFrame:
     """The last *closed, complete* higher-timeframe candle's return and RSI, as of each row's close."""
     for timeframe in config.higher_timeframes:
-        higher = higher_candles(frame, timeframe, step, config.higher_rsi_period)
+        higher = _higher_by_series(frame, timeframe, step, config.higher_rsi_period)
         names = {"ret": f"htf_{timeframe}_ret", "rsi": f"htf_{timeframe}_rsi_{config.higher_rsi_period}"}
-        out = (
-            out.sort("close_ms")
-            .join_asof(higher.rename(names).sort("available_ms"), left_on="close_ms", right_on="available_ms",
-                       by=["exchange", "symbol"], strategy="backward", check_sortedness=False)
-            .drop("available_ms")
-            .sort(KEY)
-        )
+        # both sides are sorted by time within each series (the frame by the key, the higher
+        # candles by bucket), which is all join_asof needs with `by`; it keeps the left order
+        out = out.join_asof(higher.rename(names), left_on="close_ms", right_on="available_ms", by=SERIES,
+                            strategy="backward", check_sortedness=False).drop("available_ms")
     return out
 
 
@@ -149,27 +187,42 @@ def higher_candles(frame: pl.DataFrame, timeframe: str, step: int, rsi_period: i
     candle count. ``ret`` is close over the previous bucket's close minus 1 (null when that bucket
     is not complete), ``rsi`` Wilder's RSI of the complete buckets' closes.
     """
+    by = ["exchange", "symbol"]
+    keyed = frame.sort([*by, "ts"]).with_columns(pl.struct(*by).rle_id().alias(SERIES))
+    higher = _higher_by_series(keyed, timeframe, step, rsi_period)
+    names = keyed.group_by(SERIES).agg(pl.col(by).first())
+    return higher.join(names, on=SERIES, how="left", maintain_order="left").select(
+        *by, "available_ms", "ret", "rsi")
+
+
+def _higher_by_series(frame: pl.DataFrame, timeframe: str, step: int, rsi_period: int) -> pl.DataFrame:
+    """:func:`higher_candles` of a frame sorted by (exchange, symbol, ts) with its :data:`SERIES`
+    id; keyed by that id instead of the names, sorted by (id, bucket)."""
     length = timeframe_ms(timeframe)
     if length <= step or length % step:
         raise ValueError(f"higher timeframe {timeframe} is not a multiple of the candles' {step} ms")
-    by = ["exchange", "symbol"]
     ms = pl.col("ts").dt.epoch("ms")
+    bucket, series = pl.col("bucket"), pl.col(SERIES)
+    # a bucket is a run of rows of the sorted frame: its last row holds its close, and the
+    # distance between consecutive run ends is its candle count
+    last = (series != series.shift(-1)) | (bucket != bucket.shift(-1))
     buckets = (
-        frame.with_columns((ms - ms % length).alias("bucket"))
-        .group_by([*by, "bucket"], maintain_order=True)
-        .agg(pl.col("close").last(), pl.len().alias("n"))
+        frame.select(SERIES, (ms - ms % length).alias("bucket"), "close", pl.int_range(pl.len()).alias("_row"))
+        .filter(last.fill_null(True))
+        .with_columns((pl.col("_row") - pl.col("_row").shift(1, fill_value=-1)).alias("n"))
         .filter(pl.col("n") == length // step)
-        .sort([*by, "bucket"])
     )
-    change = pl.col("close").diff().over(by)
+    by = SERIES
+    previous_close = _within_series(pl.col("close"), 1)
+    change = pl.col("close") - previous_close
     alpha = 1.0 / rsi_period
     gain = change.clip(lower_bound=0).ewm_mean(alpha=alpha, adjust=False, min_samples=rsi_period).over(by)
     loss = (-change).clip(lower_bound=0).ewm_mean(alpha=alpha, adjust=False, min_samples=rsi_period).over(by)
-    consecutive = pl.col("bucket").diff().over(by) == length
+    consecutive = (pl.col("bucket") - _within_series(pl.col("bucket"), 1)) == length
     return buckets.select(
-        *by,
+        by,
         (pl.col("bucket") + length).alias("available_ms"),
-        pl.when(consecutive).then(pl.col("close") / pl.col("close").shift(1).over(by) - 1).alias("ret"),
+        pl.when(consecutive).then(pl.col("close") / previous_close - 1).alias("ret"),
         pl.when(gain + loss > 0).then(100 * gain / (gain + loss)).alias("rsi"),
     )
 
@@ -179,26 +232,26 @@ def _cross_asset(out: pl.DataFrame, config: FeatureConfig) -> pl.DataFrame:
     ref = base_asset(config.reference_symbol).lower()
     returns = ["logret_1", *[f"ret_{p}" for p in config.return_periods]]
     reference = out.filter(pl.col("symbol") == config.reference_symbol).select(
-        "exchange", "timeframe", "ts", *[pl.col(c).alias(f"{ref}_{c}") for c in returns])
+        "_exchange_id", "ts", *[pl.col(c).alias(f"{ref}_{c}") for c in returns])
     if reference.is_empty():
         logger.warning("reference symbol %s is not among the candles: cross-asset features are null",
                        config.reference_symbol)
-    out = out.join(reference, on=["exchange", "timeframe", "ts"], how="left")
+    # one timeframe per frame, so (exchange, ts) is the candle's moment
+    out = out.join(reference, on=["_exchange_id", "ts"], how="left", maintain_order="left")
     x_raw, y_raw = pl.col("logret_1"), pl.col(f"{ref}_logret_1")
     both = x_raw.is_not_null() & y_raw.is_not_null()
     x, y = pl.when(both).then(x_raw), pl.when(both).then(y_raw)
     w = config.beta_window
-
-    def mean(e: pl.Expr) -> pl.Expr:
-        return e.rolling_mean(w).over(GROUP)
-
-    cov = mean(x * y) - mean(x) * mean(y)
-    var_x = mean(x * x) - mean(x) ** 2
-    var_y = mean(y * y) - mean(y) ** 2
-    return out.with_columns(
+    means = out.select(*[e.rolling_mean(w).over(SERIES).alias(name) for name, e in
+                         (("x", x), ("y", y), ("xy", x * y), ("xx", x * x), ("yy", y * y))])
+    mx, my = pl.col("x"), pl.col("y")
+    cov = pl.col("xy") - mx * my
+    var_x = pl.col("xx") - mx**2
+    var_y = pl.col("yy") - my**2
+    return out.with_columns(means.select(
         pl.when(var_y > 0).then(cov / var_y).alias(f"beta_{ref}_{w}"),
         pl.when((var_x > 0) & (var_y > 0)).then(cov / (var_x * var_y).sqrt()).clip(-1.0, 1.0).alias(f"corr_{ref}_{w}"),
-    )
+    ))
 
 
 def _correlated(out: pl.DataFrame, candle_names: list[str], config: FeatureConfig) -> pl.DataFrame:
@@ -208,10 +261,10 @@ def _correlated(out: pl.DataFrame, candle_names: list[str], config: FeatureConfi
         raise ValueError(f"correlated symbols {config.correlated_symbols} share a base asset (with each other or the reference symbol)")
     for symbol, prefix in zip(config.correlated_symbols, prefixes, strict=True):
         pair = out.filter(pl.col("symbol") == symbol).select(
-            "exchange", "timeframe", "ts", *[pl.col(c).alias(f"{prefix}_{c}") for c in candle_names])
+            "_exchange_id", "ts", *[pl.col(c).alias(f"{prefix}_{c}") for c in candle_names])
         if pair.is_empty():
             logger.warning("correlated symbol %s is not among the candles: its features are null", symbol)
-        out = out.join(pair, on=["exchange", "timeframe", "ts"], how="left")
+        out = out.join(pair, on=["_exchange_id", "ts"], how="left", maintain_order="left")
     return out
 
 
@@ -243,7 +296,7 @@ def _derivatives(out: pl.DataFrame, derivatives: pl.DataFrame, config: FeatureCo
     )
     oi = pl.col("_oi")
     return joined.with_columns(
-        pl.when(oi.shift(p).over(GROUP) > 0).then(oi / oi.shift(p).over(GROUP) - 1).alias(f"oi_change_{p}")
+        pl.when(oi.shift(p).over(SERIES) > 0).then(oi / oi.shift(p).over(SERIES) - 1).alias(f"oi_change_{p}")
         for p in config.open_interest_periods
     ).drop("_oi")
 
@@ -263,4 +316,4 @@ def _indicators(out: pl.DataFrame, indicators: pl.DataFrame, config: FeatureConf
                                 for c in columns])
     if table.select(KEY).is_duplicated().any():
         raise ValueError("indicators hold duplicate keys")
-    return out.join(table, on=KEY, how="left")
+    return out.join(table, on=KEY, how="left", maintain_order="left")

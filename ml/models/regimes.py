@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -202,6 +203,7 @@ def fit_regime_model(candles: pl.DataFrame, config: RegimeConfig = DEFAULT_CONFI
         candles (see :func:`~ml.models.regime_features.regime_feature_matrix`).
     """
     from hmmlearn.hmm import GaussianHMM
+    from threadpoolctl import threadpool_limits
 
     _, features = candles_feature_matrix(candles, config)
     rows = features[~np.isnan(features).any(axis=1)]
@@ -217,25 +219,10 @@ def fit_regime_model(candles: pl.DataFrame, config: RegimeConfig = DEFAULT_CONFI
         raise ValueError(f"feature(s) {constant} are constant over the training window; no regimes to find")
     x = (rows - feature_mean) / feature_std
 
-    k = len(REGIMES)
-    best: GaussianHMM | None = None
-    best_score = -np.inf
-    for restart in range(config.n_init):
-        hmm = GaussianHMM(
-            n_components=k,
-            covariance_type=config.covariance_type,
-            n_iter=config.n_iter,
-            tol=config.tol,
-            random_state=seed + restart,
-            params="tmc",
-            init_params="tmc",
-        )
-        hmm.startprob_ = np.full(k, 1.0 / k)
-        hmm.fit(x)
-        score = float(hmm.score(x))
-        logger.debug("regime fit restart %d: log-likelihood %.3f, converged %s", restart, score, hmm.monitor_.converged)
-        if score > best_score:
-            best, best_score = hmm, score
+    # EM works on 4 x 4 matrices: handing them to several BLAS threads costs far more than the
+    # arithmetic (5x slower with two threads on a loaded 2-core machine), so BLAS gets one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        best, best_score = _fit_restarts(GaussianHMM, x, config, seed)
     assert best is not None  # n_init >= 1
 
     covars = np.asarray(best.covars_)  # full (k, d, d) whatever the covariance type
@@ -253,6 +240,29 @@ def fit_regime_model(candles: pl.DataFrame, config: RegimeConfig = DEFAULT_CONFI
         log_likelihood=best_score,
         n_train_rows=int(rows.shape[0]),
     )
+
+
+def _fit_restarts(hmm_class: type, x: np.ndarray, config: RegimeConfig, seed: int) -> tuple[Any, float]:
+    """EM from ``config.n_init`` seeded starts; the fitted hmmlearn model with the best score."""
+    k = len(REGIMES)
+    best, best_score = None, -np.inf
+    for restart in range(config.n_init):
+        hmm = hmm_class(
+            n_components=k,
+            covariance_type=config.covariance_type,
+            n_iter=config.n_iter,
+            tol=config.tol,
+            random_state=seed + restart,
+            params="tmc",
+            init_params="tmc",
+        )
+        hmm.startprob_ = np.full(k, 1.0 / k)
+        hmm.fit(x)
+        score = float(hmm.score(x))
+        logger.debug("regime fit restart %d: log-likelihood %.3f, converged %s", restart, score, hmm.monitor_.converged)
+        if score > best_score:
+            best, best_score = hmm, score
+    return best, best_score
 
 
 def filter_regimes(model: RegimeModel, features: np.ndarray) -> np.ndarray:

@@ -64,7 +64,7 @@ from ml.models.calibration import (
 from ml.models.regime_features import RegimeConfig
 from ml.models.regimes import RegimeModel, fit_regime_model
 from ml.models.segment_regimes import REGIME_FEATURES, regime_anchor, with_regime_features
-from ml.models.xgb import SegmentModel, fit_segment_model, predict_proba
+from ml.models.xgb import SegmentModel, feature_matrix, fit_segment_model, predict_proba
 
 KEY = ["exchange", "symbol", "timeframe", "ts"]
 SERIES = ["exchange", "symbol"]
@@ -239,7 +239,7 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
 
 
 def _matrix(frame: pl.DataFrame, names: tuple[str, ...]) -> np.ndarray:
-    return frame.select(names).cast(pl.Float64).to_numpy()
+    return feature_matrix(frame, names)
 
 
 def _label_horizon(frame: pl.DataFrame, step: timedelta) -> int:
@@ -372,7 +372,8 @@ def predict_rows(trained: TrainedSegment, frame: pl.DataFrame, candles: pl.DataF
     by the key. ``candles`` must cover the rows' series from the window's start (regime features).
     """
     frame = with_regime_features(frame, candles, trained.regime_model).sort(KEY)
-    missing = [c for c in trained.feature_names if c not in frame.columns]
+    present = set(frame.columns)
+    missing = [c for c in trained.feature_names if c not in present]
     if missing:
         raise ValueError(f"features missing for prediction: {missing}")
     proba = trained.calibrator.apply(predict_proba(trained.model, _matrix(frame, trained.feature_names)))

@@ -37,6 +37,21 @@ if TYPE_CHECKING:
 N_CLASSES = len(LABEL_NAMES)
 #: Boosting rounds without improvement of the validation log-loss before training stops.
 DEFAULT_EARLY_STOPPING_ROUNDS = 20
+#: Bounds of :func:`histogram_bins` (XGBoost's default ``max_bin`` is the upper one).
+MIN_BINS, MAX_BINS = 16, 256
+
+
+def histogram_bins(train_rows: int) -> int:
+    """Histogram bins per feature (XGBoost ``max_bin``) for ``train_rows`` training rows: the
+    power of two at or above ``sqrt(train_rows)``, within [16, 256] (1,600 rows -> 64, more than
+    16,384 rows -> 256).
+
+    Every node of every tree scans all bins of every feature, so with a few thousand rows the
+    default 256 bins (most holding a handful of rows or none) cost most of the training time;
+    bins of ~sqrt(rows) rows each keep the candidate split points where the data is.
+    """
+    bins = 2 ** math.ceil(math.log2(math.sqrt(max(train_rows, 1))))
+    return int(min(MAX_BINS, max(MIN_BINS, bins)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,7 +183,8 @@ def fit_segment_model(
     Returns
     -------
     SegmentModel
-        Frozen; see its attributes. Uses one thread (results do not depend on the machine's load).
+        Frozen; see its attributes. Uses one thread (results do not depend on the machine's load)
+        and :func:`histogram_bins` of the training rows as ``max_bin``.
     """
     import xgboost  # heavy; only fitting needs it
 
@@ -193,7 +209,7 @@ def fit_segment_model(
     train, valid = ~is_validation, is_validation
     booster_params: dict[str, Any] = {
         "objective": "multi:softprob", "num_class": N_CLASSES, "eval_metric": "mlogloss",
-        "tree_method": "hist", "nthread": 1, "seed": seed,
+        "tree_method": "hist", "max_bin": histogram_bins(int(train.sum())), "nthread": 1, "seed": seed,
         "learning_rate": params.learning_rate, "max_depth": params.max_depth,
         "subsample": params.subsample, "colsample_bytree": params.colsample_bytree,
     }
@@ -216,21 +232,35 @@ def fit_segment_model(
     )
 
 
+def feature_matrix(frame: pl.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """``frame[names]`` as a C-ordered float64 matrix, nulls as NaN: the same values as
+    ``frame.select(names).cast(pl.Float64).to_numpy()``, column by column, which costs ~0.05 ms
+    instead of ~0.2 ms for the one-row frame of a live prediction."""
+    columns = [frame.get_column(name) for name in names]
+    if not columns:
+        return np.empty((frame.height, 0))
+    return np.column_stack([(c if c.dtype == pl.Float64 else c.cast(pl.Float64)).to_numpy() for c in columns])
+
+
 def predict_proba(model: SegmentModel, features: pl.DataFrame | np.ndarray) -> np.ndarray:
     """Class probabilities, shape ``(n, 3)`` (columns down, flat, up; rows sum to 1), from the
     rounds up to the model's best iteration. A polars frame must have the model's columns (extra
-    columns are ignored, order is taken from the model)."""
-    import xgboost
+    columns are ignored, order is taken from the model).
 
+    Each row's probabilities are the same whether it is predicted alone or in a batch (XGBoost
+    predicts rows independently); one row takes about 0.5 ms (``inplace_predict``, no ``DMatrix``).
+    """
     if isinstance(features, pl.DataFrame):
-        missing = [c for c in model.feature_names if c not in features.columns]
+        present = set(features.columns)
+        missing = [c for c in model.feature_names if c not in present]
         if missing:
             raise ValueError(f"features missing for prediction: {missing}")
-        matrix = features.select(model.feature_names).cast(pl.Float64).to_numpy()
+        matrix = feature_matrix(features, model.feature_names)
     else:
         matrix = np.asarray(features, dtype=float)
         if matrix.ndim != 2 or matrix.shape[1] != len(model.feature_names):
             raise ValueError(f"features must have shape (n, {len(model.feature_names)}), got {matrix.shape}")
-    data = xgboost.DMatrix(matrix, feature_names=list(model.feature_names))
-    proba = model.booster.predict(data, iteration_range=(0, model.best_iteration + 1))
+    if matrix.shape[0] == 0:
+        return np.empty((0, N_CLASSES))
+    proba = model.booster.inplace_predict(matrix, iteration_range=(0, model.best_iteration + 1))
     return np.asarray(proba, dtype=float).reshape(matrix.shape[0], N_CLASSES)

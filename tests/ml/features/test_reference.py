@@ -134,6 +134,18 @@ def test_bad_input_is_named() -> None:
         build_features(pl.concat([candles, candles.with_columns(pl.lit("4h").alias("timeframe"))]))
 
 
+def test_key_sorted_input_takes_no_shortcut_past_duplicates_or_order() -> None:
+    """A key-sorted frame skips the duplicate search and the sort: it must give the frame a
+    shuffled copy gives, and a duplicate next to its twin must still be refused."""
+    candles, _ = random_market(5, 120)
+    ordered = candles.sort("exchange", "symbol", "timeframe", "ts")
+    shuffled = candles.sample(fraction=1.0, shuffle=True, seed=2)
+    assert build_features(ordered).equals(build_features(shuffled), null_equal=True)
+    doubled = pl.concat([ordered, ordered.slice(40, 1)]).sort("exchange", "symbol", "timeframe", "ts")
+    with pytest.raises(ValueError, match="duplicate candle key"):
+        build_features(doubled)
+
+
 def test_expansion_lags_correlated_pairs_and_indicators() -> None:
     candles, _ = random_market(3, 60)
     indicators = candles.select("exchange", "symbol", "timeframe", "ts",

@@ -11,7 +11,13 @@ import pytest
 
 from ml.features.labels import LABEL_DOWN, LABEL_FLAT, LABEL_UP
 from ml.features.segments import XGBoostParams
-from ml.models.xgb import fit_segment_model, predict_proba, recency_weights, validation_mask
+from ml.models.xgb import (
+    fit_segment_model,
+    histogram_bins,
+    predict_proba,
+    recency_weights,
+    validation_mask,
+)
 
 FAST = XGBoostParams(n_estimators=25, learning_rate=0.3, max_depth=3, subsample=0.7, colsample_bytree=0.8)
 N = 400
@@ -191,3 +197,35 @@ def test_predictions_use_the_best_iteration() -> None:
     best_rounds = model.booster.predict(matrix, iteration_range=(0, model.best_iteration + 1))
     np.testing.assert_allclose(predict_proba(model, x), best_rounds, rtol=1e-6)
     assert not np.allclose(predict_proba(model, x), all_rounds)
+
+
+def test_one_row_predictions_equal_the_batch_and_the_dmatrix_path() -> None:
+    """The live path (a one-row frame, nulls and integer columns included) gives exactly the batch's
+    probabilities, and both equal XGBoost's own DMatrix prediction of the same rows."""
+    import xgboost
+
+    x, y, ts = _data()
+    model = fit_segment_model(x.head(300), y[:300], ts[:300], params=FAST, seed=4)
+    rows = x.tail(60).with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(pl.col("noise_a")).alias("noise_a"),
+        (pl.col("noise_b") * 10).round().cast(pl.Int32).alias("noise_b"))
+    batch = predict_proba(model, rows)
+    one_by_one = np.vstack([predict_proba(model, rows.slice(i, 1)) for i in range(rows.height)])
+    np.testing.assert_array_equal(one_by_one, batch)
+    dmatrix = xgboost.DMatrix(rows.cast(pl.Float64).to_numpy(), feature_names=list(model.feature_names))
+    expected = model.booster.predict(dmatrix, iteration_range=(0, model.best_iteration + 1))
+    np.testing.assert_array_equal(batch, expected)
+    assert np.isnan(rows.get_column("noise_a").cast(pl.Float64).to_numpy()).any()
+    assert predict_proba(model, rows.head(0)).shape == (0, 3)
+
+
+def test_histogram_bins_follow_the_training_rows() -> None:
+    assert [histogram_bins(n) for n in (1, 100, 257, 1_600, 4_001, 10_033, 65_536, 10**7)] == [
+        16, 16, 32, 64, 64, 128, 256, 256]
+    x, y, ts = _data()
+    model = fit_segment_model(x, y, ts, params=FAST, seed=1)
+    assert model.params["max_bin"] == histogram_bins(model.train_rows) == 32
+    import json
+
+    trained_with = json.loads(model.booster.save_config())["learner"]["gradient_booster"]["tree_train_param"]
+    assert int(trained_with["max_bin"]) == 32
