@@ -14,10 +14,6 @@ levels (the report says which). Measured in the same run, interleaved repeats, b
   (full covariances, 50 iterations, fixed uniform start distribution, seeds 0-3, best likelihood
   kept), then ``predict``, on the same standardised features: the EM alone, so the difference to
   the project's row is its features, standardiser and labelling;
-* **the project's fit with one BLAS thread** (no target, not the project's setting): the same
-  call inside ``threadpoolctl.threadpool_limits(1)``. EM works on 4 x 4 matrices; numpy's
-  OpenBLAS otherwise splits them over both cores, and its threads' hand-offs cost more than the
-  arithmetic (most of all when other work holds the cores).
 
 Also, no target: :func:`ml.models.regimes.infer_regimes` over the same candles (the causal forward
 filter, features included). Target: fit <= 5 s (best repeat); the seed specification says 5-15 s.
@@ -107,13 +103,6 @@ def hmmlearn_project_settings(x: np.ndarray, seed: int) -> tuple[np.ndarray, lis
     return best.predict(x), iterations
 
 
-def _one_blas_thread(run: Callable[[], object]) -> object:
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return run()
-
-
 def _time(run: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = run()
@@ -132,7 +121,6 @@ def run(quick: bool = False) -> Section:
         "project": lambda: fit_regime_model(frame, seed=0),
         "hmmlearn default": lambda: hmmlearn_default(x, seed=0),
         "hmmlearn project settings": lambda: hmmlearn_project_settings(x, seed=0),
-        "one BLAS thread": lambda: _one_blas_thread(lambda: fit_regime_model(frame, seed=0)),
     }
     seconds: dict[str, list[float]] = {name: [] for name in methods}
     results: dict[str, object] = {}
@@ -154,7 +142,6 @@ def run(quick: bool = False) -> Section:
         "project": "fit_regime_model (full cov, 50 iter, 4 restarts, labels)",
         "hmmlearn default": "reference: hmmlearn GaussianHMM defaults, fit + predict",
         "hmmlearn project settings": "hmmlearn, the project's EM (4 starts), fit + predict",
-        "one BLAS thread": "fit_regime_model in threadpool_limits(1) (not the project's)",
     }
     section.add(*table(("", "best s", "median s", "vs reference"),
                        [[labels[name], f"{best[name]:.3f}", f"{statistics.median(values):.3f}",
