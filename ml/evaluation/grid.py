@@ -41,12 +41,12 @@ from ml.evaluation.overfitting import (
     probability_of_backtest_overfitting,
     sharpe_ratio_moments,
 )
+from ml.evaluation.positions import rule_positions
 from ml.evaluation.segment import (
     DEFAULT_SEGMENTS,
     SegmentWalkForward,
     SegmentWalkForwardConfig,
     portfolio_returns,
-    rule_positions,
     segment_walk_forward,
 )
 from ml.evaluation.walkforward import PositionRule

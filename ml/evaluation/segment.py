@@ -22,7 +22,7 @@ Pipeline, pure and deterministic for a given ``seed``:
    beyond :data:`DEFAULT_MARGIN` and is held for the label horizon), applied to each symbol's
    concatenated test windows as one series: a position taken near the end of a window is carried
    into the next for the rest of its hold and pays no new entry there; a gap in a symbol's candles
-   starts a new series. Each symbol's positions pay costs on every change by
+   starts a new series (:mod:`ml.evaluation.positions`). Each symbol's positions pay costs on every change by
    :func:`ml.evaluation.costs.strategy_returns`. The portfolio return of a bar is the mean of the net returns of the symbols that
    have a scored row at that bar (an equal-weight book, each symbol a 1/N sleeve reset every bar;
    the drift-rebalancing cost is not charged).
@@ -60,6 +60,7 @@ from ml.evaluation.overfitting import (
     deflated_sharpe_ratio,
     sharpe_ratio_moments,
 )
+from ml.evaluation.positions import held_by_symbol
 from ml.evaluation.verdict import SIGNIFICANCE_LEVEL, Verdict, jsonable, verdict_of
 from ml.evaluation.walkforward import PositionRule
 from ml.features.build import build_features
@@ -306,7 +307,7 @@ def segment_walk_forward(
         predict = fit(train, y)
         proba = predict(matrix[test])
         in_frame = frame[train]
-        in_frame = in_frame.with_columns(pl.Series("position", _held_by_symbol(
+        in_frame = in_frame.with_columns(pl.Series("position", held_by_symbol(
             in_frame, rule.signals(predict(matrix[train])), rule)))
         in_net, _ = _net_by_symbol(in_frame, "position", config.costs)
         in_sharpe = summarise(_portfolio(in_frame["ts"].to_numpy(), in_net)[1], [],
@@ -327,10 +328,10 @@ def segment_walk_forward(
             progress(done, len(windows))
     # Each symbol's test windows as one series: a hold runs on across a window boundary.
     predictions = pl.concat(parts).sort("symbol", "ts")
-    permuted_positions = (_held_by_symbol(predictions, predictions["permuted_signal"].to_numpy(), rule)
+    permuted_positions = (held_by_symbol(predictions, predictions["permuted_signal"].to_numpy(), rule)
                           if permuted_baseline else np.full(predictions.height, np.nan))
     predictions = predictions.with_columns(
-        pl.Series("position", _held_by_symbol(predictions, predictions["signal"].to_numpy(), rule)),
+        pl.Series("position", held_by_symbol(predictions, predictions["signal"].to_numpy(), rule)),
         pl.Series("permuted_position", permuted_positions)).drop("signal", "permuted_signal")
     return _assemble(segment, config, threshold, params, columns, predictions, window_rows, in_sample,
                      permuted_baseline)
@@ -396,42 +397,6 @@ def portfolio_returns(predictions: pl.DataFrame, positions: np.ndarray, costs: T
     return _portfolio(held["ts"].to_numpy(), net)
 
 
-def series_starts(frame: pl.DataFrame) -> np.ndarray:
-    """True at each row of ``frame`` (columns ``symbol``, ``ts``; rows in time order within each
-    symbol) that begins a new series for the position rule: a symbol's first row, or a row more
-    than one candle after the symbol's previous row (missing candles, purged or embargoed rows).
-    The candle is the smallest step between consecutive rows of one symbol."""
-    symbols = frame.get_column("symbol").to_numpy()
-    order = np.argsort(symbols, kind="stable")  # each symbol's rows together, still in time order
-    ordered = symbols[order]
-    starts_sorted = np.r_[True, ordered[1:] != ordered[:-1]] if ordered.size else np.zeros(0, dtype=bool)
-    steps = np.diff(frame.get_column("ts").to_numpy()[order])
-    inside = ~starts_sorted[1:]
-    positive = steps[inside & (steps > np.timedelta64(0))]
-    if positive.size:
-        starts_sorted[1:] |= inside & (steps > positive.min())
-    starts = np.empty(symbols.size, dtype=bool)
-    starts[order] = starts_sorted
-    return starts
-
-
-def _held_by_symbol(frame: pl.DataFrame, signals: np.ndarray, rule: PositionRule) -> np.ndarray:
-    """Positions (aligned with ``frame``'s rows) of each symbol's ``signals`` under ``rule``, held
-    within the symbol's series only (:func:`series_starts`, :meth:`PositionRule.hold_signals`)."""
-    order = np.argsort(frame.get_column("symbol").to_numpy(), kind="stable")
-    starts = series_starts(frame)
-    positions = np.empty(frame.height)
-    positions[order] = rule.hold_signals(np.asarray(signals, dtype=np.float64)[order], starts[order])
-    return positions
-
-
-def rule_positions(predictions: pl.DataFrame, rule: PositionRule) -> np.ndarray:
-    """Positions of ``rule`` on ``predictions`` (``symbol``, ``ts``, ``p_down``, ``p_flat``, ``p_up``;
-    rows in time order within each symbol), each symbol's rows one series split at gaps."""
-    probabilities = predictions.select("p_down", "p_flat", "p_up").to_numpy().astype(np.float64)
-    return _held_by_symbol(predictions, rule.signals(probabilities), rule)
-
-
 def _runs(starts: np.ndarray) -> list[np.ndarray]:
     """Row indices of each run that begins where ``starts`` is True."""
     edges = np.r_[np.flatnonzero(starts), starts.size]
@@ -439,5 +404,4 @@ def _runs(starts: np.ndarray) -> list[np.ndarray]:
 
 
 __all__ = ["DEFAULT_MARGIN", "SCHEMA_VERSION", "SIGNIFICANCE_LEVEL", "SegmentWalkForward", "SegmentWalkForwardConfig",
-           "Verdict", "portfolio_returns", "rule_positions", "segment_frame", "segment_walk_forward", "series_starts",
-           "verdict_of"]
+           "Verdict", "portfolio_returns", "segment_frame", "segment_walk_forward", "verdict_of"]

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml.evaluation.segment import rule_positions, series_starts
+from ml.evaluation.positions import rule_positions, series_starts
 from ml.evaluation.walkforward import PositionRule, held_positions
 
 

@@ -15,12 +15,12 @@ import pytest
 from ml.evaluation.costs import strategy_returns, trade_count, trade_returns
 from ml.evaluation.grid import ParameterGrid, run_grid, with_grid
 from ml.evaluation.metrics import PerformanceSummary, sharpe_ratio
+from ml.evaluation.positions import rule_positions
 from ml.evaluation.segment import (
     DEFAULT_MARGIN,
     SCHEMA_VERSION,
     SegmentWalkForwardConfig,
     portfolio_returns,
-    rule_positions,
     segment_walk_forward,
 )
 from ml.evaluation.verdict import verdict_of
