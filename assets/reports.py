@@ -70,7 +70,7 @@ class WalkForwardReportConfig(Config):
     learning_rate: float = Field(default=0.0, ge=0, le=1, description="learning rate; 0 = the segment's own")
     threshold_factors: list[float] = Field(default=[0.5, 1.0, 2.0], description="grid: threshold multipliers")
     horizons: list[int] = Field(default=[1, 4, 12], description="grid: label horizons (candles)")
-    margins: list[float] = Field(default=[0.0, 0.2], description="grid: position margins")
+    margins: list[float] = Field(default=[0.05, 0.1, 0.2], description="grid: position margins (|P(up) - P(down)|)")
     seed: int = Field(default=0, description="seed of XGBoost's subsampling and the label permutation")
 
 

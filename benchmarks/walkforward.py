@@ -78,7 +78,7 @@ def per_symbol_loop(candles: pl.DataFrame, config: SegmentWalkForwardConfig) -> 
         return lambda rows: predict_proba(model, rows)
 
     loop_config = WalkForwardConfig(train_length=config.train_length, test_length=config.test_length,
-                                    mode=config.mode, embargo=config.embargo, rule=config.rule, costs=config.costs,
+                                    mode=config.mode, embargo=config.embargo, rule=config.position_rule, costs=config.costs,
                                     seed=config.seed)
     total, rows = 0.0, []
     for symbol in sorted(frame.get_column("symbol").unique().to_list()):

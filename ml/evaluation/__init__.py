@@ -6,6 +6,8 @@
 * :mod:`ml.evaluation.overfitting`: probability of backtest overfitting (CSCV), probabilistic and
   deflated Sharpe ratios.
 * :mod:`ml.evaluation.baselines`: buy-and-hold and always-flat references.
+* :mod:`ml.evaluation.walkforward`: walk-forward of one symbol and the position rule (signals held
+  for ``hold`` candles); :mod:`ml.evaluation.positions`: that rule on several symbols at once.
 * :mod:`ml.evaluation.segment`: walk-forward of one segment over several symbols (pooled XGBoost per
   window, equal-weight portfolio); :mod:`ml.evaluation.grid`: its parameter grid, PBO and deflated
   Sharpe; :mod:`ml.evaluation.verdict`: the plain-language verdict; :mod:`ml.evaluation.oos_calibration`:

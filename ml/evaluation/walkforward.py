@@ -14,14 +14,16 @@ run it per symbol and compare the reports. The input frame has one row per candl
 
 For each window of :func:`ml.features.splits.walk_forward_windows`, ``fit`` sees only the
 purged and embargoed training rows (:func:`ml.features.splits.walk_forward_split`) and returns a
-``predict_proba``; the test rows are predicted with it and turned into positions by
-:class:`PositionRule`. Positions are held one bar and earn the row's return, costs charged by
-:func:`ml.evaluation.costs.strategy_returns`. The test windows are contiguous, so the
-out-of-sample net returns are one series over the concatenated test rows (a position carried
-across a window boundary pays no new entry); a window's period figures are its slice of that
+``predict_proba``; the test rows are predicted with it. The test windows are contiguous, so the
+concatenated test rows form one series; :class:`PositionRule` turns its probabilities into
+positions (a signal held for ``rule.hold`` candles, so a position taken near the end of a window
+is carried into the next for the rest of its hold, and pays no new entry there). Each position
+earns its row's return, costs charged on every change by
+:func:`ml.evaluation.costs.strategy_returns`. A window's period figures are its slice of that
 series, its per-trade figures treat trades cut at its boundaries as entered and exited there.
 
-In-sample figures are the same rule applied to the model's predictions of its own training rows.
+In-sample figures are the same rule applied to the model's predictions of its own training rows
+(a gap left by purging or the embargo starts a new series: no position is held across it).
 The overfitting flag compares the mean per-window in-sample Sharpe with the overall
 out-of-sample Sharpe (:func:`ml.evaluation.metrics.assess_overfit`). Baselines use exactly the
 same test rows and costs: buy-and-hold (each window enters afresh), always-flat, and the same
@@ -70,22 +72,74 @@ CLASS_COUNT = 3
 class PositionRule:
     """Probabilities to positions: the score is ``P(up) - P(down)`` (in ``[-1, 1]``).
 
-    Long one unit when the score exceeds ``margin``, short one unit when it is below ``-margin``
-    (flat instead when ``long_only``), flat otherwise.
+    *Signal* of a row: up (``+1``) when its score exceeds ``margin``, down (``-1``) when it is below
+    ``-margin``, none (``0``, an unconfident forecast) otherwise.
+
+    *Position* of a row, with ``hold = h`` candles: the most recent signal among the row and the
+    ``h - 1`` rows before it in the same series, flat when there is none; with ``long_only`` a
+    down signal means flat. A forecast over ``h`` candles taken at the close of row ``t`` is thus
+    held for the ``h`` bars of its horizon (rows ``t .. t + h - 1``, which earn exactly the move
+    the label of row ``t`` measures); a fresh signal replaces it at once (an opposite one flips
+    the position, or closes it when long-only; a same-side one extends the hold), and an
+    unconfident forecast neither opens nor closes a position. ``hold = 1`` is the plain per-candle
+    rule (long above ``margin``, short below ``-margin``, else flat). The position of row ``t``
+    depends on the probabilities of rows ``t - h + 1 .. t`` only (never a later row): no
+    look-ahead.
+
+    Positions are the exposure held from the close of row ``t`` to the next close
+    (:mod:`ml.evaluation.costs`); every change pays fee and slippage there.
     """
 
     margin: float = 0.0
     long_only: bool = False
+    hold: int = 1
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.margin) and 0 <= self.margin < 1):
             raise ValueError(f"margin must be in [0, 1), got {self.margin!r}")
+        if isinstance(self.hold, bool) or not isinstance(self.hold, int | np.integer) or self.hold < 1:
+            raise ValueError(f"hold must be a whole number of candles >= 1, got {self.hold!r}")
 
-    def positions(self, probabilities: NDArray[np.float64]) -> FloatArray:
-        """Positions (``-1``, ``0`` or ``+1``) of an ``(n, 3)`` probability array."""
+    def signals(self, probabilities: NDArray[np.float64]) -> FloatArray:
+        """Signals (``-1`` down, ``0`` none, ``+1`` up) of an ``(n, 3)`` probability array, row by row."""
         score = probabilities[:, LABEL_UP] - probabilities[:, LABEL_DOWN]
-        short = 0.0 if self.long_only else -1.0
-        return np.where(score > self.margin, 1.0, np.where(score < -self.margin, short, 0.0))
+        return np.where(score > self.margin, 1.0, np.where(score < -self.margin, -1.0, 0.0))
+
+    def hold_signals(self, signals: FloatArray, series_starts: NDArray[np.bool_] | None = None) -> FloatArray:
+        """Positions of per-row ``signals`` (:meth:`signals`): held, then long-only if asked."""
+        held = held_positions(signals, self.hold, series_starts)
+        return np.maximum(held, 0.0) if self.long_only else held
+
+    def positions(self, probabilities: NDArray[np.float64],
+                  series_starts: NDArray[np.bool_] | None = None) -> FloatArray:
+        """Positions (``-1``, ``0`` or ``+1``) of an ``(n, 3)`` probability array (class docstring).
+
+        Rows are consecutive candles of one series, oldest first; ``series_starts`` (bool, one per
+        row) marks where a new, independent series begins (e.g. the first row of each symbol in
+        rows sorted by symbol then time): no position is held from one series into the next.
+        Without it the rows form one series.
+        """
+        return self.hold_signals(self.signals(probabilities), series_starts)
+
+
+def held_positions(signals: FloatArray, hold: int, series_starts: NDArray[np.bool_] | None = None) -> FloatArray:
+    """Each row's most recent non-zero signal among itself and the ``hold - 1`` rows before it
+    within its series (``series_starts`` as in :meth:`PositionRule.positions`), else ``0``.
+
+    Vectorised: the index of the last non-zero signal up to each row is a running maximum; it
+    counts when it lies in the row's series and fewer than ``hold`` rows back.
+    """
+    rows = np.arange(signals.size)
+    last_signal = np.maximum.accumulate(np.where(signals != 0, rows, -1)) if rows.size else rows
+    if series_starts is None:
+        series_start = np.zeros_like(rows)
+    else:
+        starts = np.asarray(series_starts, dtype=bool)
+        if starts.shape != signals.shape:
+            raise ValueError(f"series_starts has shape {starts.shape}, the signals {signals.shape}")
+        series_start = np.maximum.accumulate(np.where(starts, rows, 0)) if rows.size else rows
+    active = (last_signal >= series_start) & (rows - last_signal < hold)
+    return np.where(active, signals[np.maximum(last_signal, 0)], 0.0)
 
 
 @dataclass(frozen=True)
@@ -197,7 +251,8 @@ def walk_forward(
     Raises ``ValueError`` on missing columns, unsorted or duplicated ``ts``, null features, bad
     label codes, several symbols, no complete window, or a window without training rows.
     Guarantee: a test row's prediction, position and net return depend only on rows whose ``ts``
-    is at or before its own, plus its own return (the move it is held over).
+    is at or before its own, plus its own return (the move it is held over); its position on the
+    probabilities of itself and the ``rule.hold - 1`` rows before it.
     """
     scored = _checked_frame(frame, feature_columns, label_column, return_column)
     windows = _window_bounds(scored, config)
@@ -210,8 +265,8 @@ def walk_forward(
 
     window_rows: list[dict[str, object]] = []
     prediction_parts: list[pl.DataFrame] = []
-    positions_parts: list[FloatArray] = []
-    permuted_parts: list[FloatArray] = []
+    probability_parts: list[NDArray[np.float64]] = []
+    permuted_parts: list[NDArray[np.float64]] = []
     buy_hold_parts: list[FloatArray] = []
     in_sample_sharpes: list[float] = []
     for window in windows:
@@ -227,9 +282,9 @@ def walk_forward(
         y_train = labels.to_numpy()[train_index].astype(np.int64)
         predict = fit(features[train_index], y_train)
         probabilities = _probabilities(predict, features[test_index])
-        positions = config.rule.positions(probabilities)
 
-        in_positions = config.rule.positions(_probabilities(predict, features[train_index]))
+        in_positions = config.rule.positions(_probabilities(predict, features[train_index]),
+                                             np.r_[True, np.diff(train_index) > 1])
         in_moves = moves_all[train_index]
         in_summary = _summary(in_positions, in_moves,
                               strategy_returns(in_positions, in_moves, costs=config.costs), config)
@@ -237,14 +292,14 @@ def walk_forward(
 
         permuted_labels = np.random.default_rng(config.seed + window.index).permutation(y_train)
         permuted_predict = fit(features[train_index], permuted_labels)
-        permuted_parts.append(config.rule.positions(_probabilities(permuted_predict, features[test_index])))
+        permuted_parts.append(_probabilities(permuted_predict, features[test_index]))
         buy_hold_parts.append(buy_and_hold_returns(moves_all[test_index], costs=config.costs))
-        positions_parts.append(positions)
+        probability_parts.append(probabilities)
         prediction_parts.append(pl.DataFrame({
             "window": np.full(test_index.size, window.index, dtype=np.int64),
             "ts": ts_all.gather(test_index),
             "p_down": probabilities[:, 0], "p_flat": probabilities[:, 1], "p_up": probabilities[:, 2],
-            "position": positions, "asset_return": moves_all[test_index],
+            "asset_return": moves_all[test_index],
         }))
         window_rows.append({
             "window": window.index, "train_start": window.train.start, "train_end": window.train.end,
@@ -255,17 +310,21 @@ def walk_forward(
     if not window_rows:
         raise ValueError("no window has test rows")
 
-    predictions = pl.concat(prediction_parts)
-    positions_all = np.concatenate(positions_parts)
+    # One series over the concatenated test windows: a position held at the end of a window is
+    # carried into the next (no new entry paid) for the rest of its hold.
+    positions_all = config.rule.positions(np.concatenate(probability_parts))
+    predictions = pl.concat(prediction_parts).with_columns(pl.Series("position", positions_all)).select(
+        "window", "ts", "p_down", "p_flat", "p_up", "position", "asset_return")
     moves = predictions.get_column("asset_return").to_numpy()
     net = strategy_returns(positions_all, moves, costs=config.costs)
-    permuted_positions = np.concatenate(permuted_parts)
+    permuted_positions = config.rule.positions(np.concatenate(permuted_parts))
     permuted_net = strategy_returns(permuted_positions, moves, costs=config.costs)
     buy_hold_net = np.concatenate(buy_hold_parts)
     predictions = predictions.with_columns(pl.Series("net_return", net))
+    window_sizes = [part.shape[0] for part in probability_parts]
 
     offset = 0
-    for row, count in zip(window_rows, (part.size for part in positions_parts), strict=True):
+    for row, count in zip(window_rows, window_sizes, strict=True):
         part = slice(offset, offset + count)
         offset += count
         oos = _summary(positions_all[part], moves[part], net[part], config)
@@ -283,7 +342,7 @@ def walk_forward(
     baselines = {
         "buy_and_hold": summarise(buy_hold_net, np.concatenate([
             trade_returns(np.ones(part.size), part, costs=config.costs)
-            for part in np.split(moves, np.cumsum([p.size for p in positions_parts])[:-1])
+            for part in np.split(moves, np.cumsum(window_sizes)[:-1])
         ]), periods_per_year=config.periods_per_year),
         "always_flat": _summary(flat, moves, always_flat_returns(moves), config),
         "permuted_labels": _summary(permuted_positions, moves, permuted_net, config),

@@ -159,7 +159,9 @@ def test_risk_report_lists_what_failed_and_reports_the_rest(materialised) -> Non
     for segment, row in zip(("majors", "memes"), risk["bootstrap"], strict=True):
         stored = json.loads((home / "reports" / "walk_forward" / f"{segment}.json").read_text())
         assert row["observations"] == len(stored["portfolio_returns"]["strategy"])
-        assert row["n_paths"] == 500 and 0 < row["var_95"] <= row["cvar_95"]
+        assert row["n_paths"] == 500 and row["var_95"] <= row["cvar_95"]
+        # the random-walk memes risk a loss; the planted edge, held for its horizon, may gain even at 95 %
+        assert segment == "majors" or row["var_95"] > 0
     assert [int(row[1]) for row in _table_rows(metadata["strategy_bootstrap"])] == [
         row["observations"] for row in risk["bootstrap"]]
     for key in ("portfolio_drawdowns", "bootstrap_drawdowns_majors", "bootstrap_drawdowns_memes"):

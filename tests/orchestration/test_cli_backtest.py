@@ -106,10 +106,12 @@ def test_grid_adds_pbo_and_deflates_the_sharpe_per_segment(simulated: tuple[str,
     assert sorted(report["segments"]) == ["majors", "memes"]
     for name, segment in report["segments"].items():
         grid = segment["grid"]
-        assert len(grid["trials"]) == 18 and segment["selection"]["trials"] == 18
+        assert len(grid["trials"]) == 27 and segment["selection"]["trials"] == 27
         assert 0.0 <= grid["pbo"] <= 1.0 and grid["cscv_blocks"] == 16 and grid["cscv_combinations"] == 12870
         assert segment["selection"]["pbo"] == grid["pbo"]
-        assert {(t["horizon"], t["margin"]) for t in grid["trials"]} == {(h, m) for h in (1, 4, 12) for m in (0.0, 0.2)}
+        assert {(t["horizon"], t["margin"]) for t in grid["trials"]} == {(h, m) for h in (1, 4, 12)
+                                                                         for m in (0.05, 0.1, 0.2)}
+        assert segment["config"]["position_hold"] == 4 and segment["config"]["position_margin"] == 0.1
         assert f"{name:<7} " in printed.getvalue()
     assert report["segments"]["memes"]["symbols"] == ["DOGE/USDT"]
     assert "grid point 9/9" in progress.getvalue()

@@ -12,11 +12,19 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml.evaluation.costs import strategy_returns, trade_returns
+from ml.evaluation.costs import strategy_returns, trade_count, trade_returns
 from ml.evaluation.grid import ParameterGrid, run_grid, with_grid
 from ml.evaluation.metrics import PerformanceSummary, sharpe_ratio
-from ml.evaluation.segment import SCHEMA_VERSION, SegmentWalkForwardConfig, segment_walk_forward
+from ml.evaluation.positions import rule_positions
+from ml.evaluation.segment import (
+    DEFAULT_MARGIN,
+    SCHEMA_VERSION,
+    SegmentWalkForwardConfig,
+    portfolio_returns,
+    segment_walk_forward,
+)
 from ml.evaluation.verdict import verdict_of
+from ml.evaluation.walkforward import PositionRule
 from ml.features.segments import XGBoostParams
 from tests.support.builders import make_candles
 from tests.support.planted_candles import planted_candles
@@ -25,7 +33,7 @@ from tests.support.planted_candles import planted_candles
 CONFIG = SegmentWalkForwardConfig(train_length=timedelta(days=20), test_length=timedelta(days=10),
                                   embargo=timedelta(hours=6), horizon=2,
                                   xgboost=XGBoostParams(n_estimators=40, max_depth=3, learning_rate=0.3))
-SMALL_GRID = ParameterGrid(threshold_factors=(0.5, 1.0), horizons=(1, 2), margins=(0.0, 0.2))
+SMALL_GRID = ParameterGrid(threshold_factors=(0.5, 1.0), horizons=(1, 2), margins=(0.1, 0.2))
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +71,34 @@ def test_random_walks_claim_no_edge_in_at_least_95_percent_of_seeds(edge: float 
         if not result.verdict.edge:
             assert result.verdict.text.startswith("no edge after fees: ")
     assert sum(claims) <= 1, f"{sum(claims)} of 20 random walks claimed an edge"
+
+
+def test_positions_hold_each_forecast_for_the_label_horizon_across_window_boundaries(planted) -> None:
+    candles, result = planted
+    rule = CONFIG.position_rule
+    assert rule == PositionRule(margin=DEFAULT_MARGIN, hold=CONFIG.horizon)
+    assert result.to_dict()["config"]["position_hold"] == CONFIG.horizon
+    predictions = result.predictions  # by symbol, then time: each symbol's test windows as one series
+    positions = predictions["position"].to_numpy()
+    np.testing.assert_array_equal(positions, rule_positions(predictions, rule))
+    # a position taken at a window's last bar is carried into the next although the next model's
+    # first forecast is unconfident
+    score = (predictions["p_up"] - predictions["p_down"]).abs().to_numpy()
+    window, symbol = predictions["window"].to_numpy(), predictions["symbol"].to_numpy()
+    first_of_window = np.r_[False, (window[1:] != window[:-1]) & (symbol[1:] == symbol[:-1])]
+    carried = first_of_window & (score <= rule.margin) & (positions != 0)
+    assert carried.sum() >= 1
+    # holding trades less than re-deciding every candle on the same forecasts
+    per_candle = rule_positions(predictions, PositionRule(margin=rule.margin))
+    assert result.out_of_sample.trades < sum(trade_count(per_candle[symbol == s]) for s in result.symbols)
+
+    # the grid trial with the reported parameters (its hold is its horizon) is the reported strategy
+    grid = run_grid(candles, segment="majors", config=CONFIG, grid=SMALL_GRID, reuse=result)
+    index = next(i for i, t in enumerate(grid.trials)
+                 if t.horizon == CONFIG.horizon and t.margin == DEFAULT_MARGIN and math.isclose(t.threshold, 0.005))
+    np.testing.assert_array_equal(grid.returns[f"trial_{index}"].to_numpy(), result.portfolio["strategy"].to_numpy())
+    _, unheld = portfolio_returns(predictions, per_candle, CONFIG.costs)
+    assert not np.array_equal(grid.returns[f"trial_{index}"].to_numpy(), unheld)
 
 
 def test_altering_candles_after_a_test_window_changes_none_of_its_predictions(planted) -> None:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from numpy.typing import NDArray
 
-from ml.evaluation.costs import NO_COSTS, TradingCosts
+from ml.evaluation.costs import DEFAULT_COSTS, NO_COSTS, TradingCosts
 from ml.evaluation.walkforward import PositionRule, PredictProba, WalkForwardConfig, walk_forward
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -110,9 +110,11 @@ def test_random_walk_claims_no_edge() -> None:
         assert not report.out_of_sample.p_value < 0.05, (seed, report.out_of_sample)
 
 
-def test_no_look_ahead_altering_after_a_window_changes_nothing_in_it() -> None:
+@pytest.mark.parametrize("rule", [PositionRule(), PositionRule(margin=0.1, hold=4)], ids=["per-candle", "hold-4"])
+def test_no_look_ahead_altering_after_a_window_changes_nothing_in_it(rule: PositionRule) -> None:
     frame = market(3, edge=0.004)
-    base = walk_forward(frame, feature_columns=FEATURES, fit=nearest_centroid, config=CONFIG)
+    config = WalkForwardConfig(**{**CONFIG.__dict__, "rule": rule})
+    base = walk_forward(frame, feature_columns=FEATURES, fit=nearest_centroid, config=config)
     cut = base.windows.row(2, named=True)["test_end"]
     rng = np.random.default_rng(99)
     future = pl.col("ts") >= cut
@@ -121,7 +123,7 @@ def test_no_look_ahead_altering_after_a_window_changes_nothing_in_it() -> None:
         pl.when(future).then(pl.lit(0.05)).otherwise(pl.col("asset_return")).alias("asset_return"),
         pl.when(future).then(pl.lit(2, dtype=pl.Int8)).otherwise(pl.col("label")).alias("label"),
     )
-    changed = walk_forward(altered, feature_columns=FEATURES, fit=nearest_centroid, config=CONFIG)
+    changed = walk_forward(altered, feature_columns=FEATURES, fit=nearest_centroid, config=config)
     past = pl.col("ts") < cut
     before, after = base.predictions.filter(past), changed.predictions.filter(past)
     assert before.height == 3 * 200
@@ -211,3 +213,38 @@ def test_training_rows_are_purged_and_embargoed() -> None:
 def _drop_last(features: NDArray[np.float64], labels: NDArray[np.int64]) -> PredictProba:
     inner = nearest_centroid(features[:, :-1], labels)
     return lambda x: inner(x[:, :-1])
+
+
+def reads_its_score(features: NDArray[np.float64], labels: NDArray[np.int64]) -> PredictProba:
+    """A "model" whose ``P(up) - P(down)`` is the row's first feature, whatever it was trained on."""
+
+    def predict(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        up, down = np.maximum(x[:, 0], 0.0), np.maximum(-x[:, 0], 0.0)
+        return np.column_stack([down, 1.0 - up - down, up])
+
+    return predict
+
+
+def test_a_held_position_crosses_the_window_boundary_and_each_change_pays_its_costs() -> None:
+    # two test windows, bars 600..799 and 800..999; confident forecasts at 798 (up), 850 (down), 852 (up)
+    frame = market(9, edge=0.0, bars=1000).with_columns(
+        score=pl.Series(np.zeros(1000)).scatter([798, 850, 852], [0.5, -0.5, 0.5]))
+    config = WalkForwardConfig(**{**CONFIG.__dict__, "rule": PositionRule(margin=0.1, hold=4)})
+    report = walk_forward(frame, feature_columns=["score"], fit=reads_its_score, config=config)
+    assert report.windows["test_start"].to_list() == [START + 600 * HOUR, START + 800 * HOUR]
+    expected = np.zeros(1000)
+    expected[798:802] = 1.0  # held 4 candles, 2 of them in the next window (its model's 0 score does not close it)
+    expected[850:852] = -1.0  # until the fresh up forecast at 852 flips it
+    expected[852:856] = 1.0
+    positions = report.predictions["position"].to_numpy()
+    np.testing.assert_array_equal(positions, expected[600:])
+
+    moves = report.predictions["asset_return"].to_numpy()
+    rate = DEFAULT_COSTS.per_unit_traded
+    paid = positions * moves - report.predictions["net_return"].to_numpy()
+    units = {798: 1, 802: 1, 850: 1, 852: 2, 856: 1}  # entry, exit, entry, flip (two sides), exit
+    np.testing.assert_allclose(paid, [rate * units.get(600 + i, 0) for i in range(400)], rtol=0, atol=1e-15)
+    assert paid[800 - 600] == 0  # carried into window 1: no new entry at the boundary
+    assert report.out_of_sample.trades == 3
+    # per window, a trade cut by the boundary counts in both (entered and exited there)
+    assert report.windows["oos_trades"].to_list() == [1, 3]
