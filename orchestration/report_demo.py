@@ -21,6 +21,9 @@ import polars as pl
 #: Symbols per segment in the demo (listed bases first, then by liquidity).
 DEMO_SYMBOLS = 3
 DEMO_PATHS = 2_000
+#: Fewer stored days than this and the demo trains no models: the HMM behind the regime features
+#: needs 200 complete 1h rows in the fit slice (70 % of the window, after 24 h of warm-up).
+MIN_MODEL_DAYS = 16
 PARTITION_TAG = "dagster/partition"
 
 #: Dagster's message when a blocking asset check failed and stopped the steps after it.
@@ -73,7 +76,7 @@ def demo_walk_forward_config(hourly_days: int) -> dict[str, Any]:
     train_days = max(1, hourly_days - 3 * test_days - 1)
     return {"days": float(hourly_days), "train_days": float(train_days), "test_days": float(test_days),
             "embargo_hours": min(24.0, 6.0 * test_days), "max_symbols": DEMO_SYMBOLS,
-            "threshold_factors": [0.5, 1.0, 2.0], "horizons": [4], "margins": [0.0, 0.2]}
+            "threshold_factors": [0.5, 1.0, 2.0], "horizons": [4], "margins": [0.1, 0.2]}
 
 
 def run_models(run: Run, jobs: set[str], segments: list[str], *, hourly_days: int) -> bool:
@@ -81,6 +84,10 @@ def run_models(run: Run, jobs: set[str], segments: list[str], *, hourly_days: in
     per segment, predictions) over the stored days; nothing when it has no model jobs. Whether
     every run succeeded; a model its blocking checks reject stops its run before the predictions,
     which the demo shows as REJECTED, the checks doing their job)."""
+    if hourly_days < MIN_MODEL_DAYS and jobs & {"regime_training_job", "xgb_training_job"}:
+        print(f"  models: not trained, {hourly_days} days of 1h candles stored and training needs at least "
+              f"{MIN_MODEL_DAYS} (run the demo with --hourly-days {MIN_MODEL_DAYS} or more)")
+        return True
     ok = True
     window = {"window_days": hourly_days}
     if "model_features_job" in jobs:

@@ -23,8 +23,9 @@ def test_demo_materialises_and_summarises(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "orchestration.cli", "demo", "--days", "1", "--hourly-days", "10"],
                          cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for expected in ("markets_job", "candles_1h,candles_mtf", "indicators", "candles_1m_job", "derivatives_job", "coingecko_job",
+    # the run lines come first: a failed run names itself there
+    assert out.returncode == 0, out.stdout[:4000] + out.stdout[-2000:] + out.stderr[-3000:]
+    for expected in ("models: not trained, 10 days of 1h candles stored", "markets_job", "candles_1h,candles_mtf", "indicators", "candles_1m_job", "derivatives_job", "coingecko_job",
                      "Candles by exchange and timeframe", "Indicator rows by timeframe", "Latest 1h candles, BTC/USDT on sim",
                      "CoinGecko snapshot", "Latest asset checks", str(home / "warehouse.db"),
                      "validate_calls_job", "What each publisher would have sent", "console (console",
