@@ -22,16 +22,15 @@ Target: polars >= 10x faster than the pandas loop (best repeat against best repe
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
+from benchmarks.memory import peak_growth_mb, peak_mb_in_child, start_peak
 from benchmarks.report import Section, Target, table
 
 SYMBOLS, CANDLES = 150, 6_000
@@ -94,34 +93,14 @@ def profile_stages(run: Callable[[], object]) -> dict[str, float]:
             if filename.replace("\\", "/").endswith("ml/features/build.py")}
 
 
-def _status(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return float(line.split()[1])  # kB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _peak_child(method: str, symbols: int, n: int, conn: object) -> None:  # pragma: no cover
     frame = feature_candles(symbols, n)
     pandas_frame = frame.to_pandas() if method == "pandas" else pd.DataFrame()
     runs = _methods(frame, pandas_frame)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    before = _status("VmHWM")
+    start = start_peak()
     kept = runs[method]()
-    conn.send((_status("VmHWM") - before) / 1024)  # type: ignore[attr-defined]
+    conn.send(peak_growth_mb(start))  # type: ignore[attr-defined]
     del kept
-
-
-def _peak_mb(method: str, symbols: int, n: int) -> float | None:
-    if not Path("/proc/self/clear_refs").exists():
-        return None
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_peak_child, args=(method, symbols, n, child))
-    process.start()
-    value = parent.recv() if parent.poll(600) else None
-    process.join(60)
-    return value
 
 
 def run(quick: bool = False) -> Section:
@@ -151,7 +130,7 @@ def run(quick: bool = False) -> Section:
     section = Section(f"Features: {symbols} symbols x {n:,} 1h candles = {rows:,} candles, "
                       f"{polars_out.width - 4} columns")
     section.add(f"  best (median) of {repeats['polars']} polars and {repeats['pandas']} pandas runs, interleaved")
-    peaks = {name: _peak_mb(name, symbols, n) for name in methods}
+    peaks = {name: peak_mb_in_child(_peak_child, name, symbols, n) for name in methods}
     labels = {"polars": "build_features, long frame, all symbols at once",
               "pandas": "reference: pandas, loop over the symbols"}
     section.add(*table(

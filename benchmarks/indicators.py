@@ -34,7 +34,6 @@ every kernel: what the first run on a new machine pays once).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -43,11 +42,11 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from benchmarks.memory import peak_growth_mb, peak_mb_in_child, start_peak
 from benchmarks.report import Target
 
 SYMBOLS, CANDLES = 500, 2000
@@ -169,29 +168,9 @@ def _peak_child(method: str, symbols: int, n: int, conn: object) -> None:  # pra
     frame = candles(symbols, n)
     higher = higher_rsi(frame) if method == "engine+htf" else None
     runs = _methods(frame, higher)  # imports the engine and TA-Lib
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    before = _status("VmHWM")
+    start = start_peak()
     runs[method]()
-    conn.send((_status("VmHWM") - before) / 1024)  # type: ignore[attr-defined]
-
-
-def _status(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return float(line.split()[1])  # kB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _peak_mb(method: str, symbols: int, n: int) -> float | None:
-    if not Path("/proc/self/clear_refs").exists():
-        return None
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_peak_child, args=(method, symbols, n, child))
-    process.start()
-    value = parent.recv() if parent.poll(600) else None
-    process.join(60)
-    return value
+    conn.send(peak_growth_mb(start))  # type: ignore[attr-defined]
 
 
 def _methods(frame: pl.DataFrame, higher: pl.DataFrame | None) -> dict[str, Callable[[], object]]:
@@ -310,7 +289,7 @@ def run(quick: bool = False) -> list[Target]:
     print(f"  engine first call in this process (numba cache in __pycache__ or compile): "
           f"{first_call:.2f} s; in a fresh process with an empty numba cache: "
           f"{'n/a' if cold is None else f'{cold:.1f} s'} (not in the timed repeats)")
-    peaks = {name: _peak_mb(name, symbols, n) for name in ("engine", "talib->frame")}
+    peaks = {name: peak_mb_in_child(_peak_child, name, symbols, n) for name in ("engine", "talib->frame")}
     for name, peak in peaks.items():
         shown = "n/a" if peak is None else f"{peak:,.0f} MB"
         print(f"  peak memory growth, {labels[name]:<27} {shown}")

@@ -7,14 +7,14 @@ one; a failed write leaves the previous file untouched.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from resources.atomic_file import atomic_write
 
 
 def default_features_root() -> str:
@@ -39,20 +39,7 @@ class FeatureStoreResource(ConfigurableResource):
 
     def write(self, name: str, frame: pl.DataFrame) -> Path:
         """Replace the frame ``name`` atomically; returns its path."""
-        path = self.path_of(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                frame.write_parquet(file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        return path
+        return atomic_write(self.path_of(name), frame.write_parquet)
 
     def read(self, name: str) -> pl.DataFrame:
         """The frame ``name``; ``FileNotFoundError`` naming the asset to materialise when absent."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ from typing import Any
 import numpy as np
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from resources.atomic_file import atomic_write_bytes
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -56,19 +56,8 @@ class ReportStoreResource(ConfigurableResource):
     def write_json(self, kind: str, name: str, payload: dict[str, Any]) -> Path:
         """Write ``payload`` (made JSON-able by :func:`jsonable`) atomically; returns the path."""
         target = self.path(kind, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(jsonable(payload), indent=1, allow_nan=False)
-        handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write_bytes(target, text.encode("utf-8"))
 
     def read_json(self, kind: str, name: str) -> dict[str, Any]:
         """The stored report; ``FileNotFoundError`` when there is none, ``ValueError`` naming the

@@ -26,13 +26,14 @@ import fcntl
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from resources.atomic_file import atomic_write_bytes
 
 __all__ = [
     "ArtifactConflictError",
@@ -161,8 +162,8 @@ class LocalModelStore(ModelStore):
                 if path.exists() and sha256_hex(path.read_bytes()) == digest:
                     return uri
                 # the same bytes were promised but the file is gone or damaged: restore it
-            _atomic_write(path, bytes(payload))
-            _atomic_write(sidecar, (digest + "\n").encode())
+            atomic_write_bytes(path, bytes(payload))
+            atomic_write_bytes(sidecar, (digest + "\n").encode())
         return uri
 
     def get(self, uri: str) -> bytes:
@@ -218,22 +219,6 @@ def _read_checksum(sidecar: Path, uri: str) -> str:
     if not re.fullmatch(r"[0-9a-f]{64}", recorded):
         raise ArtifactCorruptError(f"checksum record of {uri} is damaged ({sidecar} does not hold a sha256)")
     return recorded
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a flushed temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 # -- S3-compatible object store over HTTP -----------------------------------------------------------
