@@ -1,0 +1,1 @@
+"""Market-signal strategies (pure): candles and indicators in, :class:`MarketSignal` rows out."""
