@@ -92,3 +92,33 @@ def candles_1h(
         wicks[H1_USED - 3] = (1.5, wicks.get(H1_USED - 3, (1.0, 1.0))[1])
     volumes = [100.0] * H1_USED + [50.0 if low_volume else 100.0] * (len(returns) - H1_USED)
     return sequence(returns, volumes, "1h", H1_START, wicks=wicks, mirror=mirror, symbol=symbol)
+
+
+def random_market(n: int, symbols: Sequence[str], *, seed: int, exchange: str = "binance") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``n`` seeded 15m candles per symbol from ``T0`` (trending regimes of 20-80 candles with a
+    drift of up to +-0.15 % a candle, 0.3 % noise, volume rising with the move) and the 1h candles
+    built from them by complete 4-candle buckets."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for symbol in symbols:
+        drift = np.repeat(rng.uniform(-0.0015, 0.0015, n), rng.integers(20, 80, n))[:n]
+        returns = drift + rng.normal(0.0, 0.003, n)
+        volumes = rng.gamma(2.0, 50.0, n) * (1.0 + np.abs(returns) / 0.003)
+        frame = sequence(returns, volumes, "15m", T0, symbol=symbol, exchange=exchange)
+        spread = rng.uniform(0.0, 0.002, (2, n))
+        frames.append(frame.with_columns(pl.col("high") * (1 + spread[0]), pl.col("low") * (1 - spread[1])))
+    m15 = pl.concat(frames)
+    return m15, aggregate(m15)
+
+
+def aggregate(m15: pl.DataFrame, timeframe: str = "1h", per_bucket: int = 4) -> pl.DataFrame:
+    """Candles of ``timeframe`` from complete buckets of ``per_bucket`` shorter candles (open of the
+    first, highest high, lowest low, close of the last, summed volume); incomplete buckets dropped."""
+    every = {"1h": "1h", "15m": "15m"}[timeframe]
+    return (m15.sort("exchange", "symbol", "ts")
+            .group_by_dynamic("ts", every=every, group_by=["exchange", "symbol"], closed="left", label="left")
+            .agg(pl.col("open").first(), pl.col("high").max(), pl.col("low").min(), pl.col("close").last(),
+                 pl.col("volume").sum(), pl.len().alias("n"))
+            .filter(pl.col("n") == per_bucket)
+            .with_columns(pl.lit(timeframe).alias("timeframe"))
+            .select(pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()))
