@@ -101,3 +101,11 @@ def test_an_alert_must_be_extreme_on_its_side() -> None:
     with pytest.raises(ValueError, match="not extreme"):
         FundingAlert(strategy="funding", exchange="binance", symbol="X", ts=T0, side="shorts_pay", funding_rate=0.002,
                      threshold=0.001, annualised_pct=0.0, next_funding_ts=None, mark_price=None, open_interest_value=None)
+
+
+def test_each_symbol_starts_its_own_episode() -> None:
+    data = pl.concat([snapshots([0.002, 0.002], symbol=s, exchange=e)
+                      for e, s in (("binance", "A/USDT:USDT"), ("binance", "B/USDT:USDT"), ("okx", "A/USDT:USDT"))])
+    alerts = detect_funding_extremes(data.reverse())
+    assert [(a.exchange, a.symbol, a.ts) for a in alerts] == [
+        ("binance", "A/USDT:USDT", T0), ("binance", "B/USDT:USDT", T0), ("okx", "A/USDT:USDT", T0)]
