@@ -18,7 +18,9 @@ Rules, for a 15m candle ``t`` of one ``(exchange, symbol)`` (the *trigger*; long
    * price structure: the 1h close lies above the midpoint of the 1h swing range (highest high and
      lowest low of the last ``htf_structure_candles`` (12) 1h candles, the used one included).
 
-   A check whose value is missing (1h warm-up, no closed 1h candle yet) does not pass.
+   Only that latest 1h candle counts: when it is missing (a gap in the 1h data, none closed
+   yet) no older one stands in, and every check fails; a check whose value is missing (1h
+   warm-up) does not pass.
 6. **Levels and room**: resistance = highest high, support = lowest low of the
    ``sr_lookback`` (48, i.e. 12 h) 15m candles *before* ``t``. Entry = close of ``t``;
    ``R = stop_atr_multiple * ATR(atr_period)_t`` (1.5 ATR); stop = entry - R; targets =
@@ -63,8 +65,16 @@ _KEY = ("exchange", "symbol")
 
 
 class EmaCrossConfig(BaseModel):
-    """Parameters of the EMA-crossover scalper; the defaults are the seed bot's (see the module
-    docstring for what each one does)."""
+    """Parameters of the EMA-crossover scalper (see the module docstring for what each does).
+
+    From the seed bot's description (issue 11): the 15m timeframe with 1h confirmation, volume at
+    least 110 % of its average, RSI above 55 for longs and below 45 for shorts, 2 of 4 1h checks.
+    The seed names the other rules but not their values; the defaults chosen here are common
+    scalper settings: EMA 9/21, 20-candle volume average, RSI / ADX / ATR 14, ADX at least 20,
+    stop 1.5 ATR, targets 1R and 2R, levels over the last 48 candles (12 h) with at least 1R of
+    room, 12 1h candles of swing range, 10 % allocation at 5x leverage (size 0.5), a 60-minute
+    cooldown and 45 minutes of validity (three 15m candles) after the trigger's close.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -197,9 +207,12 @@ def _candidates(candles_15m: pl.DataFrame, candles_1h: pl.DataFrame, config: Ema
         (pl.col("ts") + step).alias("closes_at"),
     )
     confirmations = _confirmations_1h(candles_1h, config)
+    # only the latest 1h candle due by the trigger's close counts (closed at most 1h - 15m
+    # before it): with that candle missing, a stale older one does not stand in for it
+    due = timedelta(milliseconds=timeframe_ms(config.confirm_timeframe)) - step
     frame = frame.sort("closes_at").join_asof(
         confirmations, left_on="closes_at", right_on="usable_from", by=list(_KEY), strategy="backward",
-        check_sortedness=False)  # sorted by the as-of key across all groups, so within each
+        tolerance=due, check_sortedness=False)  # sorted by the as-of key across all groups, so within each
     volume_ok = pl.col("volume_ratio") >= config.volume_multiplier
     adx_ok = pl.col("adx") >= config.adx_min
     long = pl.col("cross_up") & (pl.col("rsi") > config.rsi_long_min)

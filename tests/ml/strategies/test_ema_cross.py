@@ -201,3 +201,11 @@ def test_no_1h_candles_means_no_confirmation() -> None:
     fired = detect_ema_cross(m15, candles_1h().clear(), EmaCrossConfig(min_htf_confirmations=0))
     assert len(fired) == 1 and fired[0].factors["htf_confirmations"] == 0
     assert detect_ema_cross(m15.clear(), candles_1h()) == []
+
+
+def test_a_missing_latest_1h_candle_is_not_replaced_by_an_older_one() -> None:
+    h1 = candles_1h()
+    gap = h1.filter(pl.col("ts") != h1["ts"][H1_USED])
+    assert detect_ema_cross(candles_15m(), gap) == []  # 1h candle 54 closed an hour before: stale
+    (signal,) = detect_ema_cross(candles_15m(), gap, EmaCrossConfig(min_htf_confirmations=0))
+    assert signal.factors["htf_confirmations"] == 0
