@@ -209,3 +209,7 @@ def test_a_missing_latest_1h_candle_is_not_replaced_by_an_older_one() -> None:
     assert detect_ema_cross(candles_15m(), gap) == []  # 1h candle 54 closed an hour before: stale
     (signal,) = detect_ema_cross(candles_15m(), gap, EmaCrossConfig(min_htf_confirmations=0))
     assert signal.factors["htf_confirmations"] == 0
+    # the trigger closing at 16:00 exactly: the missing 15:00-16:00 candle is due, 14:00-15:00 is stale
+    on_hour = candles_15m().with_columns(pl.col("ts") - STEP["15m"])
+    assert detect_ema_cross(on_hour, gap) == []
+    assert len(detect_ema_cross(on_hour, h1)) == 1
