@@ -87,15 +87,23 @@ def test_the_1h_candle_closing_with_the_trigger_is_used(market: tuple[pl.DataFra
     assert same.factors["htf_volume"] is True
 
 
-def test_many_symbols_at_once_equal_one_by_one_in_any_row_order(market: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+#: Long level and swing windows: most signals then fall inside a window that would reach into the
+#: previous symbol's rows if a window were not kept per symbol.
+LONG_WINDOWS = LOOSE.model_copy(update={"sr_lookback": 300, "htf_structure_candles": 60})
+
+
+@pytest.mark.parametrize("config", [LOOSE, LONG_WINDOWS], ids=["loose", "long-windows"])
+def test_many_symbols_at_once_equal_one_by_one_in_any_row_order(
+    market: tuple[pl.DataFrame, pl.DataFrame], config: EmaCrossConfig
+) -> None:
     m15, h1 = market
     other15, other1h = random_market(400, ["S0/USDT", "X/USDT"], seed=5, exchange="okx")
     m15, h1 = pl.concat([m15, other15]), pl.concat([h1, other1h])
-    together = detect_ema_cross(m15.sample(fraction=1.0, shuffle=True, seed=1), h1.reverse(), LOOSE)
+    together = detect_ema_cross(m15.sample(fraction=1.0, shuffle=True, seed=1), h1.reverse(), config)
     alone: list[MarketSignal] = []
     for (exchange, symbol), part in m15.group_by("exchange", "symbol"):
         mine = (pl.col("exchange") == exchange) & (pl.col("symbol") == symbol)
-        alone += detect_ema_cross(part, h1.filter(mine), LOOSE)
+        alone += detect_ema_cross(part, h1.filter(mine), config)
     assert {s.exchange for s in together} == {"binance", "okx"}
     assert together == sorted(alone, key=lambda s: (s.trigger_ts, s.key))
 
