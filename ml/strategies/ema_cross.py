@@ -35,7 +35,8 @@ one for having only the minimum number of 1h confirmations; 0 points = low, 1 = 
 2 or more = high.
 
 Confidence: ``0.30 + 0.10 * confirmations (of 4) + 0.15 * clip((ADX - adx_min) / 25, 0, 1)
-+ 0.10 * clip(volume_ratio / volume_multiplier - 1, 0, 1)``, between 0.50 and 0.95.
++ 0.10 * clip(volume_ratio / volume_multiplier - 1, 0, 1)``: 0.30 to 0.95, from 0.50 with the
+default minimum of 2 confirmations.
 
 Size = ``allocation * leverage``. The signal expires ``expiry_minutes`` after the trigger
 candle's close. Signals of one key within ``cooldown_minutes`` of the last kept one are dropped
