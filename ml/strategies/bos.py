@@ -58,7 +58,9 @@ signal triggered at or before ``t``.
 
 from __future__ import annotations
 
+import operator
 from datetime import timedelta
+from functools import reduce
 from typing import Literal, Self
 
 import polars as pl
@@ -208,10 +210,13 @@ def _confirmed_swing(price: str, lookback: int, *, high: bool) -> pl.Expr:
 def _events(frame: pl.DataFrame, config: BosConfig) -> pl.DataFrame:
     """One row per trigger candle passing every filter, with its factors and confidence."""
     lookback = config.lookback
-    # Explicit sums of shifted columns, not a running rolling mean: a candle's baseline is then
-    # bit-identical however much history the frame holds (a live buffer and a backtest agree).
+    # A left fold of element-wise additions, not a rolling or horizontal sum (whose rounding varies
+    # with the frame's layout): a candle's baseline is then bit-identical whatever else the frame
+    # holds, so a live buffer, a backtest and one market alone agree.
     earlier = [pl.col("volume").shift(k) for k in range(1, config.volume_window + 1)]
-    baseline = pl.sum_horizontal(earlier) / pl.sum_horizontal([v.is_not_null() for v in earlier])
+    total = reduce(operator.add, [v.fill_null(0.0) for v in earlier])
+    count = reduce(operator.add, [v.is_not_null().cast(pl.Int64) for v in earlier])
+    baseline = total / count
     enriched = frame.with_columns(
         _confirmed_swing("high", lookback, high=True).over(MARKET).alias("new_swing_high"),
         _confirmed_swing("low", lookback, high=False).over(MARKET).alias("new_swing_low"),

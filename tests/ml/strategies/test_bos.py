@@ -73,6 +73,9 @@ def test_confidence_grows_with_each_factor_and_stays_in_its_band() -> None:
     bigger_volume[7] = (*BREAK[:4], 220.0)
     [base], [more] = detect_bos(frame(CLEAN_UP)), detect_bos(frame(bigger_volume))
     assert 0.45 < base.confidence < more.confidence < 0.80
+    bigger_volume[7] = (*BREAK[:4], 227.5)  # 2.275x: three quarters of the way to saturation
+    [known] = detect_bos(frame(bigger_volume))
+    assert known.confidence == pytest.approx(0.45 + 0.35 * (0.5 + 0.75 + 0.5) / 3)
     leveraged = detect_bos(frame(strong), BosConfig(leverage=3))
     assert leveraged[0].risk_level == "high" and leveraged[0].size == pytest.approx(1.5)
 
@@ -100,6 +103,13 @@ def test_a_level_breaks_once_and_an_unconfirmed_swing_is_not_used() -> None:
     assert detect_bos(frame(weak_then_strong)) == []  # the weak first close through 101 used the level up
     early = [*CLEAN_UP[:4], CONFIRM, CONFIRM, BREAK]  # row 3 is not confirmed before row 6 closes
     assert detect_bos(frame(early)) == []
+
+
+def test_history_and_levels_are_counted_per_market() -> None:
+    config = BosConfig(min_candles=9)
+    earlier_market = frame([QUIET] * 20, symbol="AAA/USDT")
+    assert detect_bos(pl.concat([earlier_market, frame(CLEAN_UP)]), config) == []  # BTC has 8 candles at the break
+    assert len(detect_bos(pl.concat([earlier_market, frame([QUIET, *CLEAN_UP])]), config)) == 1
 
 
 def test_bos_down_mirrors_bos_up() -> None:
@@ -149,7 +159,9 @@ BOTH = BosConfig(event_filter_type="BOTH")
 
 
 def test_many_symbols_at_once_equal_one_by_one() -> None:
-    candles = random_candles(7, symbols=6)
+    # markets at prices far apart, so a swing read across two markets' rows would show
+    candles = random_candles(7, symbols=6).with_columns(
+        pl.col(c) * 3.0 ** pl.col("symbol").str.slice(1, 1).cast(pl.Int64) for c in ("open", "high", "low", "close"))
     together = detect_bos(candles.sample(fraction=1.0, shuffle=True, seed=3), BOTH)
     alone = [s for symbol in candles.get_column("symbol").unique().sort()
              for s in detect_bos(candles.filter(pl.col("symbol") == symbol), BOTH)]
@@ -166,7 +178,11 @@ def test_no_look_ahead_changing_the_future_changes_no_past_signal() -> None:
     checked = changed_future = 0
     for seed in range(20):
         candles = random_candles(seed, symbols=6)
+        original = detect_bos(candles, BOTH)
+        # a random cut, and a cut at a trigger candle (where a swing read too early would show)
         t = candles.get_column("ts").sort()[int(rng.integers(60, 290))]
+        if original and seed % 2:
+            t = original[int(rng.integers(len(original)))].trigger_ts
         future = pl.col("ts") > t
         factor = pl.lit(rng.uniform(0.9, 1.1, candles.height))
         altered = candles.with_columns(
@@ -176,7 +192,7 @@ def test_no_look_ahead_changing_the_future_changes_no_past_signal() -> None:
         ).with_columns(  # keep the altered candles valid
             pl.max_horizontal("open", "close", "high").alias("high"), pl.min_horizontal("open", "close", "low").alias("low"),
         )
-        original, after_change = detect_bos(candles, BOTH), detect_bos(altered, BOTH)
+        after_change = detect_bos(altered, BOTH)
         truncated = detect_bos(candles.filter(~future), BOTH)
         assert signals_until(after_change, t) == signals_until(original, t), f"seed {seed}, t {t}"
         assert truncated == signals_until(original, t), f"seed {seed}, t {t}"
@@ -245,3 +261,6 @@ def test_real_binance_5m_candles_fire_a_plausible_number_of_signals(binance_5m: 
     closes = {(symbol, ts): close for symbol, ts, close in binance_5m.select("symbol", "ts", "close").iter_rows()}
     assert all(s.entry == closes[s.symbol, s.trigger_ts] for s in signals)
     assert Counter(s.risk_level for s in signals).keys() >= {"low", "medium"}
+    alone = [s for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+             for s in detect_bos(binance_5m.filter(pl.col("symbol") == symbol), config)]
+    assert signals == sorted(alone, key=lambda s: (s.trigger_ts, s.key))
