@@ -169,6 +169,51 @@ def test_many_symbols_at_once_equal_one_by_one() -> None:
     assert together == sorted(alone, key=lambda s: (s.trigger_ts, s.key))
 
 
+def naive_breaks(candles: pl.DataFrame, config: BosConfig) -> dict[tuple[str, str, datetime], tuple[float, ...]]:
+    """The module docstring's definitions as a per-row loop: (symbol, direction, ts) -> (swing
+    level, strength, volume multiple, body ratio), before the cooldown."""
+    lookback, found = config.lookback, {}
+    for (symbol,), market in candles.sort("ts").group_by("symbol"):
+        ts, o, h, lo, c, v = (market.get_column(n).to_list() for n in ("ts", "open", "high", "low", "close", "volume"))
+        n = len(ts)
+        for i in range(n):
+            earlier = v[max(0, i - config.volume_window):i]
+            multiple = v[i] / (sum(earlier) / len(earlier)) if earlier and sum(earlier) > 0 else 0.0
+            body = (c[i] - o[i]) / (h[i] - lo[i]) if h[i] > lo[i] else 0.0
+            for direction, price, sign in (("long", h, 1), ("short", lo, -1)):
+                swings = [j for j in range(lookback, i - lookback + 1)
+                          if all(sign * price[j] >= sign * price[k] for k in range(j - lookback, j + lookback + 1))]
+                if not swings:
+                    continue
+                j = swings[-1]
+                level = price[j]
+                beyond = [sign * c[k] > sign * level for k in range(j + 1, i + 1)]
+                strength = (c[i] / level) if sign > 0 else (level / c[i])
+                if (beyond[-1] and not any(beyond[:-1]) and strength >= config.bos_strength_threshold
+                        and multiple >= config.min_volume_multiplier and sign * body >= config.require_body_ratio
+                        and sign * body > 0 and i + 1 >= config.min_candles):
+                    found[symbol, direction, ts[i]] = (level, strength, multiple, sign * body)
+    return found
+
+
+@pytest.mark.parametrize("config", [
+    BosConfig(event_filter_type="BOTH", min_event_interval_minutes=0),
+    BosConfig(event_filter_type="BOTH", min_event_interval_minutes=0, lookback=1, volume_window=4,
+              min_volume_multiplier=1.0, bos_strength_threshold=1.002),
+    BosConfig(event_filter_type="BOTH", min_event_interval_minutes=0, lookback=5, min_candles=40,
+              require_body_ratio=0.3, min_volume_multiplier=0.8),
+])
+def test_vectorised_rules_equal_a_per_row_loop(config: BosConfig) -> None:
+    candles = random_candles(21, symbols=5)
+    expected = naive_breaks(candles, config)
+    got = {(s.symbol, s.direction, s.trigger_ts): tuple(s.factors[k] for k in
+                                                        ("swing_level", "strength", "volume_multiple", "body_ratio"))
+           for s in detect_bos(candles, config)}
+    assert len(expected) >= 5 and {d for _, d, _ in expected} == {"long", "short"}
+    assert got.keys() == expected.keys()
+    assert all(got[k] == pytest.approx(expected[k], rel=1e-12) for k in expected)
+
+
 def signals_until(signals: list[MarketSignal], t: datetime) -> list[MarketSignal]:
     return [s for s in signals if s.trigger_ts <= t]
 
