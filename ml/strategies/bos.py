@@ -50,6 +50,13 @@ Cooldown
     :func:`ml.strategies.signal.apply_cooldown` with ``min_event_interval_minutes`` per (strategy,
     exchange, symbol, direction).
 
+History a live scan needs: a candle's event depends only on its market's candles from ``L``
+before the latest swing of each side confirmed before it, on the ``volume_window`` candles before
+it, and on whether ``min_candles`` candles precede it; the volume mean is summed element-wise, so
+it is bit-identical however much more history or how many other markets the frame holds. A scan
+over a recent buffer reaching that far back finds the events a backtest over the full history
+finds (the cooldown then also needs the market's last kept signal).
+
 No look-ahead: every figure at candle ``i`` reads candles ``<= i`` only (swing flags look ``L``
 candles ahead of the swing candle but are shifted ``L`` candles later before use), and the cooldown
 keeps a signal depending only on earlier signals, so changing candles after ``t`` changes no
@@ -153,8 +160,8 @@ def detect_bos(candles: pl.DataFrame, config: BosConfig = SEED_CONFIG) -> list[M
     Raises
     ------
     ValueError
-        Naming the market and row for missing columns, a timeframe other than ``config.interval``,
-        duplicate candles, or non-positive / missing prices.
+        For missing columns or a naive ``ts``; naming the market and row for a timeframe other than
+        ``config.interval``, duplicate candles, or non-positive / missing prices or negative volume.
     """
     frame = _validated(candles, config)
     if frame.is_empty():
@@ -173,9 +180,9 @@ def _validated(candles: pl.DataFrame, config: BosConfig) -> pl.DataFrame:
         raise ValueError(f"candles.ts must be a timezone-aware (UTC) datetime, got {candles.schema['ts']}")
     frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
     rows = frame.with_row_index("row")
-    foreign = rows.filter(pl.col("timeframe") != config.interval)
-    if foreign.height or frame.get_column("timeframe").null_count():
-        bad = foreign.row(0, named=True) if foreign.height else {"symbol": "?", "row": "?", "timeframe": None}
+    foreign = rows.filter((pl.col("timeframe") != config.interval).fill_null(True))
+    if foreign.height:
+        bad = foreign.row(0, named=True)
         raise ValueError(f"{bad['symbol']} row {bad['row']}: timeframe {bad['timeframe']!r}, but the strategy "
                          f"runs on {config.interval!r} and takes one timeframe at a time")
     keys = [pl.col(c).is_null() for c in ("exchange", "symbol", "ts")]
@@ -208,7 +215,7 @@ def _confirmed_swing(price: str, lookback: int, *, high: bool) -> pl.Expr:
 
 
 def _events(frame: pl.DataFrame, config: BosConfig) -> pl.DataFrame:
-    """One row per trigger candle passing every filter, with its factors and confidence."""
+    """One row per trigger candle passing every filter (before the cooldown), with its factors."""
     lookback = config.lookback
     # A left fold of element-wise additions, not a rolling or horizontal sum (whose rounding varies
     # with the frame's layout): a candle's baseline is then bit-identical whatever else the frame
