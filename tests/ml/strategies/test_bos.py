@@ -309,3 +309,8 @@ def test_real_binance_5m_candles_fire_a_plausible_number_of_signals(binance_5m: 
     alone = [s for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT")
              for s in detect_bos(binance_5m.filter(pl.col("symbol") == symbol), config)]
     assert signals == sorted(alone, key=lambda s: (s.trigger_ts, s.key))
+    # a live buffer starting mid-history finds, a day in, exactly what the full history finds
+    cut = datetime(2024, 6, 1, tzinfo=UTC)
+    buffer = detect_bos(binance_5m.filter(pl.col("ts") >= cut), config)
+    settled = cut + timedelta(days=1)
+    assert [s for s in buffer if s.trigger_ts >= settled] == [s for s in signals if s.trigger_ts >= settled]
