@@ -119,7 +119,8 @@ def scorecard(outcomes: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
     loss_rate = pl.col("n_losses") / n
     expectancy = (pl.col("mean_win").fill_null(0.0) * win_rate
                   - pl.col("mean_abs_loss").fill_null(0.0) * loss_rate)
-    t_defined = (n >= 2) & ~pl.col("all_equal")
+    # sd is 0 exactly when all known returns are equal; that also covers n == 1 (and n == 0 is null).
+    t_defined = ~pl.col("all_equal")
     card = grouped.with_columns(
         win_rate=pl.when(has_known).then(win_rate),
         expectancy=pl.when(has_known).then(expectancy),
