@@ -116,12 +116,16 @@ def test_one_position_per_sector_group() -> None:
 
 
 def day_scenario(second_day: int) -> tuple[list[MarketSignal], pl.DataFrame]:
-    """A 264.6 loss at 23:53 on 1 March, then signals at 23:55 that day and at 00:01 a day later."""
+    """On 1 March a BTC long stops out at 23:53 (-264.6) while a DOGE long is open (mark -2.8 % at
+    23:53), then DOGE reaches its target at 23:54 (+484.25, equity above its start); then signals at
+    23:55 that day and at 00:01 ``second_day`` days later."""
+    doge = [(99.0, 100.0, 98.0, 100.0), (100.0, 101.0, 99.0, 100.0), (100.0, 101.0, 99.0, 100.0),
+            (100.0, 111.0, 100.0, 110.0)]
     night = datetime(2024, 3, 1, 23, 50, tzinfo=UTC)
     morning = datetime(2024, 3, 1 + second_day, 0, 0, tzinfo=UTC)
     frame = pl.concat([candles("BTC/USDT", night, LOSS_BARS), flat("BTC/USDT", night + 4 * MINUTE, 6),
-                       flat("SOL/USDT", night, 10), flat("SOL/USDT", morning, 10)])
-    signals = [signal("BTC/USDT", night), signal("SOL/USDT", night + 5 * MINUTE, minutes=3),
+                       candles("DOGE/USDT", night, doge), flat("SOL/USDT", night, 10), flat("SOL/USDT", morning, 10)])
+    signals = [signal("BTC/USDT", night), signal("DOGE/USDT", night), signal("SOL/USDT", night + 5 * MINUTE, minutes=3),
                signal("SOL/USDT", morning + MINUTE, minutes=5)]
     return signals, frame
 
@@ -131,8 +135,10 @@ def test_daily_loss_limit_stops_entries_for_the_rest_of_the_utc_day_only() -> No
     result = simulate(signals, frame, PaperConfig(daily_loss_limit=0.02, max_drawdown=0.5))
     assert reasons(result) == [("SOL/USDT", "daily_loss_limit")]
     assert result.rejections["trigger_ts"][0].hour == 23
-    assert result.trades["symbol"].to_list() == ["BTC/USDT", "SOL/USDT"]
-    assert result.trades["entry_ts"][1] == datetime(2024, 3, 2, 0, 2, tzinfo=UTC)
+    # Halted for the rest of the day although DOGE's gain brought the equity back above its start.
+    assert result.trades["symbol"].to_list() == ["BTC/USDT", "DOGE/USDT", "SOL/USDT"]
+    assert result.trades["pnl"].head(2).to_list() == pytest.approx([-264.625, 484.25])
+    assert result.trades["entry_ts"][2] == datetime(2024, 3, 2, 0, 2, tzinfo=UTC)
     # Under the limit (2.6 % lost < 3 %) nothing is refused.
     assert simulate(signals, frame, PaperConfig(daily_loss_limit=0.03, max_drawdown=0.5)).rejections.is_empty()
 
@@ -141,13 +147,16 @@ def test_drawdown_stop_is_permanent() -> None:
     signals, frame = day_scenario(second_day=3)
     result = simulate(signals, frame, PaperConfig(daily_loss_limit=0.5, max_drawdown=0.02))
     assert reasons(result) == [("SOL/USDT", "drawdown_stop"), ("SOL/USDT", "drawdown_stop")]
-    assert result.trades["symbol"].to_list() == ["BTC/USDT"]
+    # Permanent: neither the recovery above the old peak nor the new UTC day lifts it.
+    assert result.trades["symbol"].to_list() == ["BTC/USDT", "DOGE/USDT"]
+    assert result.equity["equity"].max() > 10_000
     assert simulate(signals, frame, PaperConfig(daily_loss_limit=0.5, max_drawdown=0.03)).rejections.is_empty()
 
 
 def test_a_signal_without_candles_is_rejected() -> None:
-    frame = flat("BTC/USDT", T0, 10)
-    result = simulate([signal("ADA/USDT"), signal("BTC/USDT", T0 + 20 * MINUTE)], frame)
+    # BTC has candles again only after the second signal expired (T0 + 25m).
+    frame = pl.concat([flat("BTC/USDT", T0, 10), flat("BTC/USDT", T0 + 30 * MINUTE, 5)])
+    result = simulate([signal("ADA/USDT"), signal("BTC/USDT", T0 + 20 * MINUTE, minutes=5)], frame)
     assert reasons(result) == [("ADA/USDT", "no_candles"), ("BTC/USDT", "no_candles")]
     assert result.trades.is_empty() and result.equity.is_empty()
 
