@@ -189,7 +189,8 @@ def simulate(signals: Sequence[MarketSignal], candles_1m: pl.DataFrame,
     for market, candles in by_market.items():
         for ts, candle in candles.items():
             candles_at.setdefault(ts, []).append((market, candle))
-    timeline = [ts for ts in sorted(candles_at) if entries_at and ts >= min(entries_at)]
+    first_decision = min(entries_at, default=None)
+    timeline = [ts for ts in sorted(candles_at) if first_decision is not None and ts >= first_decision]
 
     rate = config.costs.per_unit_traded
     cash = equity = peak = config.starting_equity
