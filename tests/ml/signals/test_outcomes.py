@@ -136,11 +136,15 @@ def test_many_signals_at_once_equal_one_by_one() -> None:
               .drop("close", "minute", "width"))
     together = horizon_returns(rows, market)
     assert together["signal_id"].to_list() == rows["signal_id"].to_list()
-    one_by_one = pl.concat([horizon_returns(rows[i:i + 1], market) for i in range(rows.height)])
+    def own(frame: pl.DataFrame) -> pl.DataFrame:  # only the candles of that signal's market
+        return market.filter(pl.col("symbol") == frame["symbol"][0])
+
+    one_by_one = pl.concat([horizon_returns(rows[i:i + 1], own(rows[i:i + 1])) for i in range(rows.height)])
     assert together.equals(one_by_one)
     assert together["return_15m"].null_count() < rows.height
     trades = trade_outcomes(levels, market, trade_time=10)
-    single = pl.concat([trade_outcomes(levels[i:i + 1], market, trade_time=10) for i in range(levels.height)])
+    single = pl.concat([trade_outcomes(levels[i:i + 1], own(levels[i:i + 1]), trade_time=10)
+                        for i in range(levels.height)])
     assert trades.equals(single)
     assert set(trades["exit_reason"]) == {"stop", "target", "time"}, trades["exit_reason"].to_list()
 
@@ -204,3 +208,28 @@ def test_bad_input_is_refused_clearly() -> None:
                         candles(RAMP))
     with pytest.raises(ValueError, match="beyond the stop"):
         trade("long", 103.0, 98.0, RAMP)
+
+
+def test_a_trade_outcome_depends_only_on_candles_up_to_its_exit() -> None:
+    market = make_candles(60, "1m", start=T0, seed=5)
+    rng = np.random.default_rng(8)
+    starts = [T0 + timedelta(minutes=int(m)) for m in rng.integers(0, 40, 10)]
+    width = rng.uniform(0.005, 0.03, 10)
+    frame = pl.DataFrame({
+        "signal_id": [f"s{i}" for i in range(10)], "exchange": "sim", "symbol": "BTC/USDT",
+        "direction": ["long", "short"] * 5, "published_at": starts,
+    }).with_columns(pl.col("published_at").cast(pl.Datetime("us", "UTC")))
+    entry = market.filter(pl.col("ts").is_in(starts)).select(pl.col("ts").alias("published_at"), "open")
+    frame = frame.join(entry.with_columns(pl.col("published_at").cast(pl.Datetime("us", "UTC"))),
+                       on="published_at", how="left", maintain_order="left")
+    sign = np.where(frame["direction"].to_numpy() == "long", 1.0, -1.0)
+    frame = frame.with_columns(stop=frame["open"] * (1 - sign * width),
+                               target=frame["open"] * (1 + sign * width)).drop("open")
+    before = trade_outcomes(frame, market, trade_time=15)
+    assert before["exit_reason"].null_count() == 0 and "open" not in before["exit_reason"].to_list()
+    for row in before.iter_rows(named=True):
+        altered = market.with_columns(
+            *(pl.when(pl.col("ts") > row["exit_ts"]).then(pl.col(c) * 3.0).otherwise(pl.col(c)).alias(c)
+              for c in ("open", "high", "low", "close")))
+        after = trade_outcomes(frame.filter(pl.col("signal_id") == row["signal_id"]), altered, trade_time=15)
+        assert after.row(0, named=True) == row
