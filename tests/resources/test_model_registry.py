@@ -5,6 +5,7 @@ expiry, newest-first listing, millisecond instants."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -168,11 +169,11 @@ def test_concurrent_promotions_leave_exactly_one_active_version(registry: ModelR
         b = threading.Thread(target=promote_v2)
         b.start()
         if registry.postgres:  # wait until B is blocked on A's locks (a condition, with a deadline)
-            deadline = datetime.now(UTC) + timedelta(seconds=30)
+            deadline = time.monotonic() + 30  # a duration, never the date
             while not _waiting_on_a_lock(registry):
                 assert b.is_alive(), f"B finished without waiting for A: {failures}"
-                assert datetime.now(UTC) < deadline, "B never waited for A's locks"
-                b.join(timeout=0.05)
+                assert time.monotonic() < deadline, "B never waited for A's locks"
+                b.join(timeout=0.05)  # waits on B itself: returns at once if B ends
     b.join(timeout=60)
     assert not b.is_alive() and failures == []
     statuses = {r.version: (r.status, r.status_reason) for r in registry.models()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
@@ -87,6 +87,7 @@ def test_plot_refuses_empty_or_mismatched_input(call: Callable[[], bytes], messa
 
 
 def test_naive_and_aware_timestamps_mean_the_same_utc_instant() -> None:
-    aware_elsewhere = [t.astimezone(datetime.now(UTC).astimezone().tzinfo) for t in TS]
+    kolkata = timezone(timedelta(hours=5, minutes=30))  # a fixed offset: the same on any machine and date
+    aware_elsewhere = [t.astimezone(kolkata) for t in TS]
     naive_utc = np.array([t.replace(tzinfo=None) for t in TS], dtype="datetime64[ms]")
     assert drawdown_png(aware_elsewhere, returns(3)) == drawdown_png(naive_utc, returns(3))
