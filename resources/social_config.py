@@ -20,6 +20,8 @@ from pydantic import (
     field_validator,
 )
 
+from ml.signals.routing import MAX_SIGNAL_AGE_S
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +81,10 @@ class SourcesConfig(_Frozen):
     x: XSourceConfig = XSourceConfig()
 
 
+SignalKind = Literal["social", "market", "funding"]
+RiskLevel = Literal["low", "medium", "high"]
+
+
 class PublisherConfig(_Frozen):
     """One destination and its routing rules."""
 
@@ -98,7 +104,17 @@ class PublisherConfig(_Frozen):
     review_margin: float = Field(default=0.1, ge=0, le=1)
     expiry_hours: PositiveFloat | None = Field(default=None, description="a token may be published again after this")
     token_exceptions: tuple[str, ...] = Field(default=(), description="base tokens never blacklisted")
-    template: str | None = None
+    template: str | None = Field(default=None, description="Telegram HTML template for social calls")
+    # Market signals and funding-rate alerts (ml/signals/routing.py says which filter applies to which kind).
+    kinds: tuple[SignalKind, ...] = Field(default=(), description="only these signal kinds (empty: all)")
+    strategies: tuple[str, ...] = Field(default=(), description="market: only these strategies (empty: all)")
+    symbols: tuple[str, ...] = Field(default=(), description="market: only these markets or base assets (empty: all)")
+    muted_symbols: tuple[str, ...] = Field(default=(), description="market: never these markets or base assets")
+    risk_levels: tuple[RiskLevel, ...] = Field(default=(), description="market: only these risk levels (empty: all)")
+    max_signal_age_s: PositiveFloat | None = Field(
+        default=None, description="market: not sent when older than this at its turn (None: the file's value)")
+    market_template: str | None = Field(default=None, description="Telegram HTML template for market signals")
+    funding_template: str | None = Field(default=None, description="Telegram HTML template for funding alerts")
 
 
 class SpamConfig(_Frozen):
@@ -118,6 +134,9 @@ class SignalworksSocialConfig(_Frozen):
     publishers: tuple[PublisherConfig, ...] = (PublisherConfig(name="console", kind="console"),)
     spam: SpamConfig = SpamConfig()
     validation_threshold: float = Field(default=0.6, ge=0, le=1)
+    max_signal_age_s: PositiveFloat = Field(
+        default=MAX_SIGNAL_AGE_S, description="MAX_SIGNAL_AGE: a market signal or funding alert older than this "
+        "(seconds since its trigger candle closed) when its turn to be sent comes is recorded expired, not sent")
 
     @field_validator("publishers")
     @classmethod

@@ -45,6 +45,19 @@ _MIN_SLEEP_S = 1e-6
 _PRUNE_ABOVE = 4096
 
 
+class SendWindowClosedError(Exception):
+    """The gate would let a send through only after its deadline; nothing was recorded.
+
+    ``ready_in_s`` is how long the send would have had to wait (seconds from the check).
+    """
+
+    def __init__(self, chat_id: ChatId, ready_in_s: float, deadline_in_s: float) -> None:
+        super().__init__(f"chat {_key(chat_id)}: the flood limits allow the next send in {ready_in_s:.1f}s, "
+                         f"after its deadline in {deadline_in_s:.1f}s")
+        self.ready_in_s = ready_in_s
+        self.deadline_in_s = deadline_in_s
+
+
 class FloodGate:
     """Blocks each send just long enough to respect Telegram's flood limits.
 
@@ -97,8 +110,15 @@ class FloodGate:
             f"global_per_second={self.global_per_second})"
         )
 
-    def wait(self, chat_id: ChatId, chat_kind: ChatKind = "group") -> float:
+    def now(self) -> float:
+        """The gate's clock reading (seconds), the scale of :meth:`wait`'s ``deadline``."""
+        return self._clock()
+
+    def wait(self, chat_id: ChatId, chat_kind: ChatKind = "group", *, deadline: float | None = None) -> float:
         """Block until a send to ``chat_id`` respects every limit, then count it as sent.
+
+        ``deadline`` (a reading of :meth:`now`): when the send could only go later than that,
+        raise :class:`SendWindowClosedError` at once instead of waiting, and count nothing.
 
         Returns
         -------
@@ -114,6 +134,8 @@ class FloodGate:
                 if ready_at <= now:
                     self._record(key, chat_kind, now)
                     return waited
+                if deadline is not None and ready_at > deadline:
+                    raise SendWindowClosedError(chat_id, ready_at - now, deadline - now)
             delay = max(ready_at - now, _MIN_SLEEP_S)
             logger.debug("flood gate holds chat %s for %.3fs", key, delay)
             self._sleep(delay)

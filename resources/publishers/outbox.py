@@ -53,7 +53,7 @@ class OutboxSignal:
 class Delivery:
     signal_id: int
     publisher: str
-    status: str  # sent | review | skipped | already
+    status: str  # sent | review | skipped | expired | failed | already
     reason: str | None = None
     external_ref: str | None = None
 
@@ -120,19 +120,37 @@ class Outbox:
 
     def skip(self, signal: OutboxSignal, publisher: str, reason: str, *, now: datetime | None = None) -> Delivery:
         """Record that ``publisher``'s routing rules rejected ``signal``."""
+        return self.record(signal, publisher, "skipped", reason, now=now)
+
+    def record(self, signal: OutboxSignal, publisher: str, status: str, reason: str, *,
+               now: datetime | None = None) -> Delivery:
+        """Record that ``signal`` was not sent to ``publisher`` and why: ``skipped`` (routing),
+        ``expired`` (older than MAX_SIGNAL_AGE at its turn) or ``failed`` (cannot be rendered).
+        ``already`` when the pair has a delivery row (nothing changes then)."""
+        if status not in ("skipped", "expired", "failed"):
+            raise ValueError(f"record() takes skipped, expired or failed, not {status!r}")
         moment = now or datetime.now(UTC)
         with self.engine.begin() as connection:
             if not self._open_delivery(connection, signal, publisher, moment):
                 return Delivery(signal.signal_id, publisher, "already", "delivered by an earlier or concurrent run")
-            return self._close(connection, signal, publisher, "skipped", reason, None)
+            return self._close(connection, signal, publisher, status, reason, None)
 
-    def close_signals(self, signal_ids: Sequence[int], *, now: datetime | None = None) -> None:
-        """Mark signals done once every publisher has a delivery row for them."""
+    def close_signals(self, signal_ids: Sequence[int], *, now: datetime | None = None,
+                      status: str = "done") -> None:
+        """Mark signals ``done`` once every publisher has a delivery row for them (``expired``
+        when every publisher that was due to send one found it too old)."""
         if not signal_ids:
             return
+        if status not in ("done", "expired"):
+            raise ValueError(f"a closed signal is done or expired, not {status!r}")
         with self.engine.begin() as connection:
             connection.execute(update(signals).where(signals.c.signal_id.in_(list(signal_ids)))
-                               .values(status="done", updated_at=now or datetime.now(UTC)))
+                               .values(status=status, updated_at=now or datetime.now(UTC)))
+
+    def status_of(self, signal_id: int) -> str | None:
+        """The outbox status of one signal (pending, done or expired); None when unknown."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(signals.c.status).where(signals.c.signal_id == signal_id)).scalar()
 
     def deliveries(self, *, publisher: str | None = None) -> list[Delivery]:
         query = select(signal_deliveries).order_by(signal_deliveries.c.delivered_at, signal_deliveries.c.signal_id)

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import httpx
 
-from ml.signals.routing import RoutingRules
+from ml.signals.routing import MAX_SIGNAL_AGE_S, RoutingRules
 from resources.exchanges.errors import PermanentError, RateLimitedError, TransientError
 from resources.publishers.flood import FloodGate
-from resources.publishers.render import fit_message
+from resources.publishers.render import fit_message, visible_text
 from resources.retry import RetryPolicy
 from resources.social_config import PublisherConfig
 
@@ -31,12 +31,23 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Message:
-    """One rendered signal: Telegram HTML plus the structured payload (for webhooks)."""
+    """One rendered signal: Telegram HTML plus the structured payload (for webhooks).
+
+    ``send_within_s``: seconds left, from when the publish op checked the signal's age, before a
+    market signal turns older than MAX_SIGNAL_AGE; a publisher that would have to hold the message
+    longer (Telegram's flood limits) raises :class:`~resources.publishers.flood.SendWindowClosedError` instead of sending it.
+    """
 
     signal_id: int
     html: str
     payload: dict[str, Any]
     review: bool = False
+    send_within_s: float | None = None
+
+    @property
+    def text(self) -> str:
+        """What a chat shows for :attr:`html` (tags removed, entities decoded)."""
+        return visible_text(self.html)
 
 
 class Publisher(Protocol):
@@ -45,6 +56,8 @@ class Publisher(Protocol):
     priority: int
     blacklist_exceptions: tuple[str, ...]
     expiry_hours: float | None
+    max_signal_age_s: float
+    templates: dict[str, str | None]
 
     def send(self, message: Message) -> str | None: ...
 
@@ -54,17 +67,20 @@ class Publisher(Protocol):
 def rules_of(config: PublisherConfig) -> RoutingRules:
     return RoutingRules(min_confidence=config.min_confidence, chains=config.chains, sources=config.sources,
                         has_review_chat=config.review_chat_id is not None or config.kind == "console",
-                        review_margin=config.review_margin)
+                        review_margin=config.review_margin, kinds=config.kinds, strategies=config.strategies,
+                        symbols=config.symbols, muted_symbols=config.muted_symbols, risk_levels=config.risk_levels)
 
 
 class _Base:
-    def __init__(self, config: PublisherConfig) -> None:
+    def __init__(self, config: PublisherConfig, *, max_signal_age_s: float = MAX_SIGNAL_AGE_S) -> None:
         self.name = config.name
         self.rules = rules_of(config)
         self.priority = config.priority
         self.blacklist_exceptions = config.token_exceptions
         self.expiry_hours = config.expiry_hours
-        self.template = config.template
+        self.max_signal_age_s = config.max_signal_age_s or max_signal_age_s
+        self.templates = {"social": config.template, "market": config.market_template,
+                          "funding": config.funding_template}
 
     def close(self) -> None:
         return None
@@ -73,14 +89,15 @@ class _Base:
 class ConsolePublisher(_Base):
     """Writes what would have been sent to a log file (one JSON line each) and the logger."""
 
-    def __init__(self, config: PublisherConfig, *, log_path: Path) -> None:
-        super().__init__(config)
+    def __init__(self, config: PublisherConfig, *, log_path: Path, max_signal_age_s: float = MAX_SIGNAL_AGE_S) -> None:
+        super().__init__(config, max_signal_age_s=max_signal_age_s)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def send(self, message: Message) -> str | None:
         line = json.dumps({"publisher": self.name, "signal_id": message.signal_id, "review": message.review,
-                           "html": message.html, "at": time.time()}, ensure_ascii=False)
+                           "kind": message.payload.get("kind"), "html": message.html, "text": message.text,
+                           "at": time.time()}, ensure_ascii=False)
         with open(self.log_path, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
         logger.info("[%s]%s %s", self.name, " (review)" if message.review else "", message.html)
@@ -90,8 +107,9 @@ class ConsolePublisher(_Base):
 class TelegramBotPublisher(_Base):
     """A chat (and optional manual-review chat) through the Bot API."""
 
-    def __init__(self, config: PublisherConfig, *, token: str, base_url: str, flood: FloodGate) -> None:
-        super().__init__(config)
+    def __init__(self, config: PublisherConfig, *, token: str, base_url: str, flood: FloodGate,
+                 max_signal_age_s: float = MAX_SIGNAL_AGE_S) -> None:
+        super().__init__(config, max_signal_age_s=max_signal_age_s)
         from resources.publishers.telegram_bot import TelegramBotClient
 
         if not config.chat_id:
@@ -101,7 +119,9 @@ class TelegramBotPublisher(_Base):
 
     def send(self, message: Message) -> str | None:
         chat = self.review_chat_id if message.review else self.chat_id
-        sent = self.client.send_message(chat, fit_message(message.html), chat_kind=self.chat_kind)
+        deadline = None if message.send_within_s is None else self.client.flood.now() + message.send_within_s
+        sent = self.client.send_message(chat, fit_message(message.html), chat_kind=self.chat_kind,
+                                        deadline=deadline)
         return f"{sent.chat_id}:{sent.message_id}"
 
     def close(self) -> None:
@@ -111,8 +131,9 @@ class TelegramBotPublisher(_Base):
 class TelethonPublisher(_Base):
     """Posts from a Telegram user account (Telethon session) — for chats a bot cannot post in."""
 
-    def __init__(self, config: PublisherConfig, *, api_id: int, api_hash: str, session: str) -> None:
-        super().__init__(config)
+    def __init__(self, config: PublisherConfig, *, api_id: int, api_hash: str, session: str,
+                 max_signal_age_s: float = MAX_SIGNAL_AGE_S) -> None:
+        super().__init__(config, max_signal_age_s=max_signal_age_s)
         if not config.chat_id:
             raise ValueError(f"publisher {config.name}: telethon needs chat_id")
         self.chat_id, self.review_chat_id = config.chat_id, config.review_chat_id
@@ -153,8 +174,8 @@ class WebhookPublisher(_Base):
     """
 
     def __init__(self, config: PublisherConfig, *, secret: str, retry: RetryPolicy | None = None,
-                 timeout_s: float = 10.0) -> None:
-        super().__init__(config)
+                 timeout_s: float = 10.0, max_signal_age_s: float = MAX_SIGNAL_AGE_S) -> None:
+        super().__init__(config, max_signal_age_s=max_signal_age_s)
         if not config.url:
             raise ValueError(f"publisher {config.name}: webhook needs url")
         self.url = config.url
@@ -166,7 +187,8 @@ class WebhookPublisher(_Base):
         return "sha256=" + hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
     def send(self, message: Message) -> str | None:
-        body = json.dumps({"signal_id": message.signal_id, "review": message.review, **message.payload},
+        body = json.dumps({"signal_id": message.signal_id, "review": message.review, "text": message.text,
+                           **message.payload},
                           sort_keys=True, default=str).encode()
 
         def attempt() -> str | None:
@@ -200,8 +222,11 @@ def _env(name: str | None, publisher: str) -> str:
 
 
 def build_publishers(configs: tuple[PublisherConfig, ...], *, home: Path,
-                     telegram_base_url: str = "https://api.telegram.org", dry_run: bool = False) -> list[Publisher]:
+                     telegram_base_url: str = "https://api.telegram.org", dry_run: bool = False,
+                     max_signal_age_s: float = MAX_SIGNAL_AGE_S) -> list[Publisher]:
     """Publishers for the enabled configs; secrets are read from their environment variables now.
+
+    ``max_signal_age_s`` is MAX_SIGNAL_AGE for publishers whose config sets none.
 
     ``dry_run`` turns every configured publisher (enabled or not) into a console publisher with
     the same name and rules: the outbox, claims and deliveries behave exactly as they would,
@@ -209,23 +234,24 @@ def build_publishers(configs: tuple[PublisherConfig, ...], *, home: Path,
     """
     publishers: list[Publisher] = []
     gates: dict[str, FloodGate] = {}  # one flood gate per bot: Telegram's limits are per bot
+    age = {"max_signal_age_s": max_signal_age_s}
     for config in configs:
         if dry_run:
-            publishers.append(ConsolePublisher(config, log_path=home / "publications.jsonl"))
+            publishers.append(ConsolePublisher(config, log_path=home / "publications.jsonl", **age))
             continue
         if not config.enabled:
             continue
         if config.kind == "console":
-            publishers.append(ConsolePublisher(config, log_path=home / "publications.jsonl"))
+            publishers.append(ConsolePublisher(config, log_path=home / "publications.jsonl", **age))
         elif config.kind == "telegram_bot":
             token = _env(config.token_env, config.name)
             publishers.append(TelegramBotPublisher(config, token=token, base_url=telegram_base_url,
-                                                   flood=gates.setdefault(token, FloodGate())))
+                                                   flood=gates.setdefault(token, FloodGate()), **age))
         elif config.kind == "telethon":
             publishers.append(TelethonPublisher(
                 config, api_id=int(_env("SIGNALWORKS_TELEGRAM_API_ID", config.name)),
                 api_hash=_env("SIGNALWORKS_TELEGRAM_API_HASH", config.name),
-                session=_env(config.token_env or "SIGNALWORKS_TELEGRAM_SESSION", config.name)))
+                session=_env(config.token_env or "SIGNALWORKS_TELEGRAM_SESSION", config.name), **age))
         elif config.kind == "webhook":
-            publishers.append(WebhookPublisher(config, secret=_env(config.secret_env, config.name)))
+            publishers.append(WebhookPublisher(config, secret=_env(config.secret_env, config.name), **age))
     return publishers

@@ -234,8 +234,13 @@ class TelegramBotClient:
         disable_web_page_preview: bool = True,
         reply_to_message_id: int | None = None,
         chat_kind: ChatKind = "group",
+        deadline: float | None = None,
     ) -> SentMessage:
         """Send ``html`` (``parse_mode="HTML"``) to ``chat_id`` once the flood gate allows it.
+
+        ``deadline`` (a reading of the flood gate's clock, :meth:`FloodGate.now`): when the flood
+        limits, or a pause after a 429, would hold the message past it, nothing is sent and
+        :class:`~resources.publishers.flood.SendWindowClosedError` is raised.
 
         ``html`` should come from :func:`~resources.publishers.render.render_template` and
         :func:`~resources.publishers.render.fit_message`; Telegram is the judge of what it accepts.
@@ -250,6 +255,8 @@ class TelegramBotClient:
             flood gate for that long.
         RetriesExhaustedError
             A transient failure (5xx, network, timeout, repeated short 429s) outlived every retry.
+        SendWindowClosedError
+            The message could not have gone before ``deadline``.
         """
         payload: dict[str, Any] = {
             "chat_id": chat_id,
@@ -261,7 +268,7 @@ class TelegramBotClient:
             payload["reply_parameters"] = {"message_id": reply_to_message_id}
 
         def attempt() -> SentMessage:
-            self._flood.wait(chat_id, chat_kind)
+            self._flood.wait(chat_id, chat_kind, deadline=deadline)
             try:
                 result = self._post("sendMessage", payload, chat_id=chat_id)
             except RateLimitedError as e:

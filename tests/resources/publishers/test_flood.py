@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resources.publishers.flood import ChatKind, FloodGate
+from resources.publishers.flood import ChatKind, FloodGate, SendWindowClosedError
 from tests.resources.publishers.fake_clock import FakeClock
 
 EPS = 1e-9  # float slack when checking window arithmetic
@@ -222,3 +222,27 @@ def test_threads_sharing_a_gate_never_break_a_limit() -> None:
     for t, chat in sorted(history.sends):
         assert replay.violation(t, chat) is None, (t, chat)
         replay.sends.append((t, chat))
+
+
+@pytest.mark.parametrize(("deadline_in_s", "goes"), [(0.5, False), (1.0, True), (5.0, True)])
+def test_a_send_past_its_deadline_is_refused_and_counts_nothing(deadline_in_s: float, goes: bool) -> None:
+    clock = FakeClock()
+    gate = make_gate(clock)
+    gate.wait(-100, "group")
+    if goes:
+        assert gate.wait(-100, "group", deadline=gate.now() + deadline_in_s) == pytest.approx(1.0)
+        return
+    with pytest.raises(SendWindowClosedError) as refused:
+        gate.wait(-100, "group", deadline=gate.now() + deadline_in_s)
+    assert refused.value.ready_in_s == pytest.approx(1.0) and refused.value.deadline_in_s == pytest.approx(0.5)
+    assert clock.sleeps == [] and clock.now == 1000.0  # refused at once, without sleeping
+    assert gate.time_until_allowed(-100) == pytest.approx(1.0)  # the refused send left no trace
+
+
+def test_a_penalty_past_the_deadline_refuses_the_send() -> None:
+    clock = FakeClock()
+    gate = make_gate(clock)
+    gate.penalise(-100, 30.0)
+    with pytest.raises(SendWindowClosedError, match=r"in 30\.0s, after its deadline in 10\.0s"):
+        gate.wait(-100, "group", deadline=gate.now() + 10.0)
+    assert gate.wait(-200, "group", deadline=gate.now()) == 0.0  # another chat still goes
