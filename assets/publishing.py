@@ -2,7 +2,7 @@
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,8 +37,9 @@ class PublishReport:
 
 
 def publish_pending(outbox: Outbox, publishers: list[Publisher], *, now: datetime | None = None,
-                    limit: int = 500, clock: Callable[[], datetime] | None = None) -> PublishReport:
-    """Deliver every pending signal to every publisher, highest priority first.
+                    limit: int = 500, clock: Callable[[], datetime] | None = None,
+                    kinds: Sequence[str] | None = None) -> PublishReport:
+    """Deliver every pending signal (of ``kinds``, when given) to every publisher, highest priority first.
 
     The time of each delivery is ``clock()`` when given (read once per signal and publisher),
     else ``now``, else the wall clock then.
@@ -57,7 +58,7 @@ def publish_pending(outbox: Outbox, publishers: list[Publisher], *, now: datetim
     names = by_priority([(p.name, p.priority) for p in publishers])
     finished: list[int] = []
     all_expired: list[int] = []
-    for signal in outbox.pending(limit=limit):
+    for signal in outbox.pending(limit=limit, kinds=kinds):
         report.signals += 1
         complete = True
         statuses: list[str] = []

@@ -40,7 +40,8 @@ def validate_calls_op(context: OpExecutionContext, config: ValidateCallsConfig, 
             report = validate_calls(config.event_ids, store=store, engine=engine, fresh=dex.client,
                                     cached=dex.cached, config=social_config.load(), clock=clock.now,
                                     sleep=clock.sleep,
-                                    on_enqueued=lambda _signal_id: publish_pending(outbox, built, now=clock.now()))
+                                    on_enqueued=lambda _signal_id: publish_pending(outbox, built, now=clock.now(),
+                                                                                   kinds=("social",)))
         finally:
             for publisher in built:
                 publisher.close()

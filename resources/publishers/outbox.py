@@ -82,9 +82,12 @@ class Outbox:
             value = connection.execute(statement).scalar()
         return None if value is None else int(value)
 
-    def pending(self, *, limit: int = 500) -> list[OutboxSignal]:
-        query = (select(signals).where(signals.c.status == "pending")
-                 .order_by(signals.c.confidence.desc(), signals.c.signal_id).limit(limit))
+    def pending(self, *, limit: int = 500, kinds: Sequence[str] | None = None) -> list[OutboxSignal]:
+        """Pending signals, highest confidence first; only of ``kinds`` when given."""
+        query = select(signals).where(signals.c.status == "pending")
+        if kinds is not None:
+            query = query.where(signals.c.kind.in_(list(kinds)))
+        query = query.order_by(signals.c.confidence.desc(), signals.c.signal_id).limit(limit)
         with self.engine.connect() as connection:
             return [_signal(row) for row in connection.execute(query).mappings().all()]
 

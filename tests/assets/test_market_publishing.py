@@ -187,3 +187,21 @@ def test_what_the_flood_limits_would_hold_past_max_age_expires_and_other_publish
     assert report.per_publisher["console"] == {"sent": 24}  # the console is not held by the chat's limits
     assert [e[0] for e in report.expired] == ids[20:]
     assert {outbox.status_of(i) for i in ids} == {"done"}
+
+
+def test_the_social_paths_own_publishing_leaves_market_signals_to_the_publish_op(tmp_path: Path,
+                                                                                 sqlite_url: str) -> None:
+    """The validation op publishes on its stream's clock (any date): a market signal aged on that
+    clock would be expired wrongly, so that op drains social calls only."""
+    outbox = Outbox(make_engine(sqlite_url))
+    market_id = enqueue_market(outbox, market("BTC/USDT", closed_s_ago=5))
+    social_id = outbox.enqueue(kind="social", origin="validation:9", base_token="solana:tokB", confidence=0.9,
+                               chain="solana", address="tokB", payload={"symbol": "TOKB"}, now=NOW)
+    console: list[Publisher] = [ConsolePublisher(PublisherConfig(name="console", kind="console"),
+                                                 log_path=tmp_path / "p.jsonl")]
+    stream_clock = NOW + timedelta(days=400)
+    report = publish_pending(outbox, console, now=stream_clock, kinds=("social",))
+    assert report.outcomes == {"sent": 1} and [d.signal_id for d in outbox.deliveries()] == [social_id]
+    assert [s.signal_id for s in outbox.pending()] == [market_id]
+    assert publish_pending(outbox, console, now=NOW).outcomes == {"sent": 1}  # the publish op, on its clock
+    assert outbox.status_of(market_id) == "done"
