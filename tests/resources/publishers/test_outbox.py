@@ -115,3 +115,26 @@ def test_two_publish_runs_racing_on_postgres_send_each_token_once(postgres_url: 
     assert len(outbox.claims("alpha_chat")) == 12
     deliveries = outbox.deliveries(publisher="alpha_chat")
     assert len(deliveries) == 36 and sum(d.status == "sent" for d in deliveries) == 12
+
+
+def test_expired_and_failed_deliveries_are_recorded_once_and_close_the_signal(warehouse_url: str) -> None:
+    outbox = Outbox(make_engine(warehouse_url))
+    market = outbox.enqueue(kind="market", origin="bos:sim:BTC/USDT:long:1", base_token="BTC", symbol="BTC/USDT",
+                            direction="long", confidence=0.7, payload={"strategy": "bos"}, now=T0)
+    funding = outbox.enqueue(kind="funding", origin="funding:sim:BTC/USDT:USDT:1", base_token="BTC",
+                             confidence=0.6, payload={}, now=T0)
+    assert market is not None and funding is not None
+    assert [s.signal_id for s in outbox.pending(kinds=("funding",))] == [funding]
+    signal = next(s for s in outbox.pending() if s.signal_id == market)
+    assert outbox.record(signal, "chat", "expired", "75s old", now=T0).status == "expired"
+    assert outbox.record(signal, "chat", "failed", "again", now=T0).status == "already"  # first record stands
+    assert outbox.record(signal, "hook", "failed", "cannot render", now=T0).status == "failed"
+    with pytest.raises(ValueError, match="skipped, expired or failed"):
+        outbox.record(signal, "other", "sent", "no", now=T0)
+    assert sorted((d.publisher, d.status, d.reason) for d in outbox.deliveries()) == [
+        ("chat", "expired", "75s old"), ("hook", "failed", "cannot render")]
+    outbox.close_signals([market], now=T0, status="expired")
+    assert outbox.status_of(market) == "expired" and outbox.status_of(funding) == "pending"
+    assert [s.signal_id for s in outbox.pending()] == [funding]
+    with pytest.raises(ValueError, match="done or expired"):
+        outbox.close_signals([funding], status="sent")
