@@ -205,3 +205,22 @@ def test_the_social_paths_own_publishing_leaves_market_signals_to_the_publish_op
     assert [s.signal_id for s in outbox.pending()] == [market_id]
     assert publish_pending(outbox, console, now=NOW).outcomes == {"sent": 1}  # the publish op, on its clock
     assert outbox.status_of(market_id) == "done"
+
+
+def test_a_malformed_market_row_is_recorded_failed_and_stops_nothing(tmp_path: Path, sqlite_url: str) -> None:
+    outbox = Outbox(make_engine(sqlite_url))
+    good = enqueue_market(outbox, market("BTC/USDT", closed_s_ago=5, confidence=0.5))
+    record = market("ETH/USDT", closed_s_ago=5).to_record()
+    no_entry = outbox.enqueue(kind="market", origin="bad:1", base_token="ETH", symbol="ETH/USDT", confidence=0.9,
+                              payload={**record, "entry": None}, now=NOW)
+    bad_timeframe = outbox.enqueue(kind="market", origin="bad:2", base_token="ETH", symbol="ETH/USDT",
+                                   confidence=0.8, payload={**record, "timeframe": "7m"}, now=NOW)
+    console: list[Publisher] = [ConsolePublisher(PublisherConfig(name="console", kind="console"),
+                                                 log_path=tmp_path / "p.jsonl")]
+    report = publish_pending(outbox, console, now=NOW)
+    statuses = {d.signal_id: (d.status, d.reason or "") for d in outbox.deliveries()}
+    assert statuses[good] == ("sent", "")
+    assert statuses[no_entry][0] == "failed" and "lacks entry" in statuses[no_entry][1]
+    assert statuses[bad_timeframe][0] == "failed" and "unknown timeframe '7m'" in statuses[bad_timeframe][1]
+    assert set(report.errors) == {f"console signal {no_entry}", f"console signal {bad_timeframe}"}
+    assert outbox.pending() == []  # a payload that cannot be rendered is not retried forever
