@@ -308,8 +308,10 @@ class ExchangeFeed:
         report = CycleReport(end=end, stored=stored, fetched=tuple(sorted(frames)),
                              failures={s: str(e) for s, e in failures.items()}, seconds_after_close=lag)
         if jobs:
-            logger.info("%s: minute %s closed: %d candles stored for %d of %d symbols, %.2f s after the close%s",
-                        self.exchange, (end - MINUTE).strftime("%H:%M"), stored, len(frames), len(jobs), lag,
+            first = min(windows)
+            span = "" if first == end - MINUTE else f" (repairing from {first:%Y-%m-%d %H:%M})"
+            logger.info("%s: minute %s closed%s: %d candles stored for %d of %d symbols, %.2f s after the close%s",
+                        self.exchange, f"{end - MINUTE:%H:%M}", span, stored, len(frames), len(jobs), lag,
                         f"; {len(failures)} failed" if failures else "")
         if failures and not frames:
             transient = [e for e in failures.values() if not isinstance(e, PermanentError)]

@@ -325,3 +325,24 @@ def test_the_running_feed_stores_each_minute_and_reconnects_with_backoff_after_a
         in caplog.text
     assert "reconnect 1 in 1.00 s" in caplog.text
     assert "health exchange=sim connected=no symbols=4 last_closed=2025-03-03T10:39Z" in caplog.text
+
+
+def test_an_asset_run_that_fetched_before_the_feed_wrote_keeps_the_feeds_newer_candles(
+        warehouse: Warehouse) -> None:
+    """``candles_1m`` (every 5 minutes) replaces today's slice of the symbols it fetched; what it
+    fetched at 10:41:30 must not delete the 10:41 candle the feed stored at 10:42:02."""
+    from assets.ingest import ingest_candles
+
+    async def scenario() -> list[str]:
+        clock = ManualClock(T0 + 42 * MINUTE + SETTLE)
+        feed = make_feed(warehouse, clock, top_n=3)
+        await first_cycle(feed, clock)
+        return feed.symbols
+
+    symbols = asyncio.run(scenario())
+    assert stored(warehouse).get_column("ts").max() == T0 + 41 * MINUTE
+    asset_client = SimExchange("sim", clock=lambda: T0 + 41 * MINUTE + timedelta(seconds=30))
+    ingest_candles(asset_client, warehouse, timeframe="1m", days=[T0.date().isoformat()], symbols=symbols)
+    frame = stored(warehouse)
+    assert frame.get_column("ts").max() == T0 + 41 * MINUTE
+    assert frame.equals(expected(symbols, T0.replace(hour=0), T0 + 42 * MINUTE, T0 + 42 * MINUTE))
