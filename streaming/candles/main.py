@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,9 @@ def main(argv: Sequence[str] | None, *, warehouse_url: str, exchanges: Sequence[
                 make_url(warehouse_url).render_as_string(hide_password=True), config.top_n, config.settle_s)
 
     async def _run() -> None:
+        # fetches and writes run in worker threads: enough of them for every exchange's concurrency
+        workers = config.concurrency * len(chosen) + 2
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="feed"))
         stop = asyncio.Event()
         uninstall = install_signal_handlers(stop)
         try:

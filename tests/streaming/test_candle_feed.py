@@ -346,3 +346,20 @@ def test_an_asset_run_that_fetched_before_the_feed_wrote_keeps_the_feeds_newer_c
     frame = stored(warehouse)
     assert frame.get_column("ts").max() == T0 + 41 * MINUTE
     assert frame.equals(expected(symbols, T0.replace(hour=0), T0 + 42 * MINUTE, T0 + 42 * MINUTE))
+
+
+def test_restart_and_gap_repair_on_both_engines(warehouse_url: str) -> None:
+    store = Warehouse.from_url(warehouse_url)
+    ingest_markets(SimExchange("sim", clock=lambda: T0), store)
+
+    async def scenario() -> list[str]:
+        clock = ManualClock(T0 + 5 * MINUTE + SETTLE)
+        feed = make_feed(store, clock, top_n=3, backfill=10)
+        await first_cycle(feed, clock)
+        clock.advance_to(T0 + 25 * MINUTE + SETTLE)  # down for 20 minutes, then restarted twice
+        await first_cycle(make_feed(store, clock, top_n=3, backfill=10), clock)
+        await first_cycle(make_feed(store, clock, top_n=3, backfill=10), clock)
+        return feed.symbols
+
+    symbols = asyncio.run(scenario())
+    assert stored(store).equals(expected(symbols, T0 - 5 * MINUTE, T0 + 25 * MINUTE, T0 + 25 * MINUTE))
