@@ -150,12 +150,14 @@ def test_the_just_closed_minute_is_stored_for_every_symbol_and_never_an_open_one
         clock.advance_to(T0 + 30 * MINUTE + timedelta(seconds=59))  # 10:30 still open: nothing new
         report = await feed.cycle(client)
         assert report.stored == 0 and stored(warehouse).height == 30 * 5
+        assert feed.health.last_lag_s == 2.0  # still the 10:29 candle's: stored 2 s after its close
 
         clock.advance_to(T0 + 31 * MINUTE)  # exactly at 10:31:00 the sim serves the 10:30 candle
         report = await feed.cycle(client)
         assert report.stored == 5 and report.failures == {}
         frame = stored(warehouse)
         assert frame.get_column("ts").max() == T0 + 30 * MINUTE
+        assert "last_closed=2025-03-03T10:30Z lag_s=0.00 cycles=3 candles=155" in feed.health.line("sim")
         assert frame.equals(expected(symbols, T0, T0 + 31 * MINUTE, clock.now()))
 
     asyncio.run(scenario())
