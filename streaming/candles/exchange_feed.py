@@ -304,8 +304,8 @@ class ExchangeFeed:
                 stored += await asyncio.to_thread(self._store, [frames[s] for s in fetched], fetched, start, end)
         self._record(frames, failures)
         lag = (self._clock.now() - end).total_seconds()
-        if self.health.last_minute == end - MINUTE:  # the just-closed minute is stored: its close-to-stored time
-            self.health.last_lag_s = lag
+        if any(f.height and f.get_column("ts").max() == end - MINUTE for f in frames.values()):
+            self.health.last_lag_s = lag  # this cycle stored the just-closed minute: its close-to-stored time
         report = CycleReport(end=end, stored=stored, fetched=tuple(sorted(frames)),
                              failures={s: str(e) for s, e in failures.items()}, seconds_after_close=lag)
         if jobs:
