@@ -365,3 +365,27 @@ def test_restart_and_gap_repair_on_both_engines(warehouse_url: str) -> None:
 
     symbols = asyncio.run(scenario())
     assert stored(store).equals(expected(symbols, T0 - 5 * MINUTE, T0 + 25 * MINUTE, T0 + 25 * MINUTE))
+
+
+def test_the_running_feed_rereads_the_universe_and_picks_up_a_new_declaration(warehouse: Warehouse) -> None:
+    async def scenario() -> None:
+        clock = ManualClock(T0 + 10 * MINUTE + SETTLE)
+        feed = make_feed(warehouse, clock, top_n=2, backfill=5, universe_refresh_s=120.0)
+        feed_task = asyncio.create_task(CandleFeed([feed], health_interval_s=0).run(stop := asyncio.Event()))
+        await eventually(lambda: feed.health.last_minute == T0 + 9 * MINUTE, "the start-up backfill")
+        declared = next(s for s in SimExchange("sim", clock=clock.now).load_markets().get_column("symbol")
+                        if s not in feed.symbols and s.endswith("/USDT"))
+        warehouse.declare_markets(pl.DataFrame({"exchange": ["sim"], "symbol": [declared], "timeframes": ["1m"],
+                                                "reason": ["a test"], "created_at": [T0]}))
+        for minute in (11, 12, 13):
+            await eventually(lambda: clock.sleepers > 0, "the feed waiting for the next close")
+            clock.advance_to(T0 + minute * MINUTE + SETTLE)
+            await eventually(lambda m=minute: feed.health.last_minute == T0 + (m - 1) * MINUTE, f"minute {minute - 1}")
+        stop.set()
+        await asyncio.wait_for(feed_task, 30)
+        assert declared in feed.symbols and len(feed.symbols) == 3  # re-read after 120 s, at 10:12:02
+        # first fetched at 10:13:02, from 5 minutes of backfill: 10:08 .. 10:12
+        assert stored(warehouse).filter(pl.col("symbol") == declared).get_column("ts").to_list() == [
+            T0 + m * MINUTE for m in range(8, 13)]
+
+    asyncio.run(scenario())
