@@ -209,8 +209,10 @@ def ingest_candles(
             )
         if result.fetched:
             frame = pl.concat(frames)
+            # only up to the last candle closed at ``now``: a newer one (the live feed's) is not ours to delete
+            closed_end = min(end, from_ms(floor_ms(to_ms(now), timeframe)))
             result.rows = warehouse.replace_candles(
-                frame, exchange=client.name, timeframe=timeframe, start=start, end=end, symbols=result.fetched
+                frame, exchange=client.name, timeframe=timeframe, start=start, end=closed_end, symbols=result.fetched
             )
             if frame.height:
                 result.first_ts, result.last_ts = frame.get_column("ts").min(), frame.get_column("ts").max()

@@ -233,11 +233,19 @@ def main(argv: list[str] | None = None) -> int:
     _backtest_parser(commands)
     commands.add_parser("listen", help="run the social listener sidecar (see signalworks listen --help)",
                         add_help=False)
+    commands.add_parser("feed", help="run the live 1m candle feed sidecar (see signalworks feed --help)",
+                        add_help=False)
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["listen"]:
         from streaming.listen import main as listen_main
 
         return listen_main(raw[1:])
+    if raw[:1] == ["feed"]:
+        from streaming.candles.main import main as feed_main
+
+        settings = get_settings()
+        return feed_main(raw[1:], warehouse_url=settings.warehouse_url, exchanges=settings.exchanges,
+                         sim_seed=settings.sim_seed, quote=settings.quote, top_n=settings.candles_1m_symbols)
     args = parser.parse_args(raw)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":

@@ -1,0 +1,1 @@
+"""``signalworks feed``: closed 1m candles into the warehouse within seconds of their close."""
