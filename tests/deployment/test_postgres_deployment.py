@@ -13,6 +13,7 @@ Every wait is on a condition with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -43,6 +44,10 @@ RUN_S = 300.0
 TICK = datetime(2024, 3, 12, 9, 2, tzinfo=UTC)
 SCHEDULED_PARTITION = "2024-03-12|sim"
 SYMBOLS = 3
+#: Each run executes its steps in the run's own process (as ``signalworks demo`` does): the run is
+#: still started by the daemon through the code server, and a step subprocess per step would only
+#: add start-up time here. The executor of production runs is the jobs' own.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
 
@@ -68,6 +73,13 @@ def wait_until(condition: Callable[[], Any], *, timeout_s: float, message: Calla
         if time.monotonic() > deadline:
             raise AssertionError(f"{message()} (waited {timeout_s:.0f} s)")
         time.sleep(0.2)
+
+
+def signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    """Send ``sig`` to the process group ``process`` leads (it and the run processes it started)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
 
 
 @dataclass
@@ -103,13 +115,18 @@ class Deployment:
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, sig)
+        signal_group(process, sig)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
             process.wait()
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            signal_group(process, signal.SIGTERM)
+        for name in list(self.processes):
+            self.stop(name)
 
     def tail(self, name: str) -> str:
         return self.log(name).read_text(errors="replace")[-3000:] if self.log(name).exists() else "(no log)"
@@ -135,7 +152,7 @@ class Deployment:
 
     def launch(self, job: str, *, tags: dict[str, str], frozen_at: datetime = TICK,
                run_config: dict[str, Any] | None = None) -> str:
-        config = {**(run_config or {}),
+        config = {**IN_PROCESS, **(run_config or {}),
                   "resources": {"exchanges": {"config": {"frozen_clock": frozen_at.isoformat()}}}}
         params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
                                "jobName": job},
@@ -214,8 +231,7 @@ def deployment(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -
                    message=lambda: f"the code location never loaded:\n{deployment.tail('webserver')}")
         yield deployment
     finally:
-        for name in list(deployment.processes):
-            deployment.stop(name)
+        deployment.stop_all()
 
 
 def candles(warehouse: Warehouse) -> pl.DataFrame:
@@ -262,13 +278,13 @@ def test_markets_a_partition_and_a_schedule_tick_run_as_deployed(deployment: Dep
 
 def test_a_run_queued_while_the_code_server_is_down_waits_and_then_succeeds(deployment: Deployment) -> None:
     daemon = deployment.processes["daemon"]
-    os.killpg(daemon.pid, signal.SIGSTOP)  # hold the queue: the run is queued before anyone dequeues it
+    signal_group(daemon, signal.SIGSTOP)  # hold the queue: the run is queued before anyone dequeues it
     try:
         run_id = deployment.launch("markets_job", tags={})
         assert deployment.status(run_id) == "QUEUED"
         deployment.stop("code-server", signal.SIGKILL)
     finally:
-        os.killpg(daemon.pid, signal.SIGCONT)
+        signal_group(daemon, signal.SIGCONT)
     waiting = "Run dequeue failed to reach the user code server, re-submitting the run into the queue"
     wait_until(lambda: any(waiting in m for m in deployment.messages(run_id)), timeout_s=RUN_S,
                message=lambda: f"no message about the unreachable code server: {deployment.messages(run_id)}")
@@ -276,4 +292,3 @@ def test_a_run_queued_while_the_code_server_is_down_waits_and_then_succeeds(depl
 
     deployment.start_code_server()
     assert deployment.wait_for(run_id) == "SUCCESS", deployment.messages(run_id)[-15:]
-    deployment.run_succeeds("markets_job", tags={})
