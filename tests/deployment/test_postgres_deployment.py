@@ -102,8 +102,7 @@ class Deployment:
     def start_code_server(self) -> None:
         """Start ``dagster api grpc`` and wait until it serves (its "Started ... in process <pid>")."""
         self.start("code-server", [str(BIN / "dagster"), "api", "grpc", "-h", "127.0.0.1", "-p", str(self.grpc_port),
-                                   "-f", "orchestration/definitions.py", "-a", "defs", "-d", str(ROOT),
-                                   "--location-name", LOCATION])
+                                   "-m", "orchestration.definitions", "-a", "defs", "--location-name", LOCATION])
         process = self.processes["code-server"]
 
         def serving() -> bool:
@@ -206,8 +205,12 @@ def deployment(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -
     # the instance is the template as shipped: nothing substituted, everything from the environment
     shutil.copy(ROOT / "deploy" / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
     grpc_port, web_port = free_port(), free_port()
-    (root / "workspace.yaml").write_text(yaml.safe_dump({"load_from": [
-        {"grpc_server": {"host": "127.0.0.1", "port": grpc_port, "location_name": LOCATION}}]}))
+    # the README's workspace, on a free port
+    workspace = yaml.safe_load((ROOT / "deploy" / "workspace.yaml").read_text())
+    [entry] = workspace["load_from"]
+    assert entry["grpc_server"]["location_name"] == LOCATION
+    entry["grpc_server"]["port"] = grpc_port
+    (root / "workspace.yaml").write_text(yaml.safe_dump(workspace))
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("SIGNALWORKS_", "DAGSTER_PG_"))}
     env.update({
