@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter, job, op
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, job, op
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +40,5 @@ def test_the_template_runs_on_postgres_from_the_environment_alone(
         instance.report_run_failed(created)
         stored = instance.get_run_by_id(created.run_id)
         assert stored is not None and stored.status == DagsterRunStatus.FAILURE
-        engine_events = instance.get_event_records(
-            EventRecordsFilter(event_type=DagsterEventType.ENGINE_EVENT), limit=10)
-        assert [record.event_log_entry.message for record in engine_events] == ["probe event"]
+        engine_events = instance.all_logs(created.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+        assert [entry.message for entry in engine_events] == ["probe event"]
