@@ -179,15 +179,14 @@ def test_the_local_template_loads_with_run_monitoring_and_one_slot_per_exchange(
 
 
 def postgres_home(home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, *, pool_default: bool = True) -> Path:
-    """``home`` with the PostgreSQL template (its port the test server's) and its variables set;
+    """``home`` with the PostgreSQL template and its variables set (the test server's);
     without ``pool_default``, the template less its ``concurrency.pools`` block."""
     url = make_url(postgres_url)
     for variable, value in {"DAGSTER_PG_HOST": url.host, "DAGSTER_PG_USER": url.username,
-                            "DAGSTER_PG_PASSWORD": url.password or "", "DAGSTER_PG_DB": url.database}.items():
+                            "DAGSTER_PG_PASSWORD": url.password or "", "DAGSTER_PG_DB": url.database,
+                            "DAGSTER_PG_PORT": url.port}.items():
         monkeypatch.setenv(variable, str(value))
-    template = (DEPLOY / "dagster.postgres.yaml").read_text()
-    assert "port: 5432" in template
-    config = template.replace("port: 5432", f"port: {url.port}")
+    config = (DEPLOY / "dagster.postgres.yaml").read_text()
     if not pool_default:
         parsed = yaml.safe_load(config)
         del parsed["concurrency"]["pools"]

@@ -195,10 +195,12 @@ def test_migrations_match_the_schema(warehouse: Warehouse) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    from resources.warehouse.migrate import VERSION_TABLE
     from resources.warehouse.schema import metadata
 
     with warehouse.engine.connect() as connection:
-        diffs = compare_metadata(MigrationContext.configure(connection), metadata)
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        diffs = compare_metadata(context, metadata)
     partitions = {f"{table}_{y}_{m:02d}" for table in ("candle_bars", "indicators")
                   for y in range(2000, 2100) for m in range(1, 13)}
     relevant = [d for d in diffs if not (d[0] == "remove_table" and d[1].name in partitions)]
