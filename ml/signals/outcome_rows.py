@@ -39,7 +39,8 @@ from ml.signals.outcomes import (
     trade_outcomes,
 )
 
-__all__ = ["MARKET_SETTLE_GRACE", "OUTCOME_COLUMNS", "market_outcomes", "outcomes_long", "snapshot_outcomes",
+__all__ = ["MARKET_SETTLE_GRACE", "OUTCOME_COLUMNS", "market_outcomes", "market_trade_rows", "outcomes_long",
+           "snapshot_outcomes",
            "snapshots_due"]
 
 _US = pl.Datetime("us", "UTC")
@@ -233,3 +234,44 @@ def outcomes_long(outcomes: pl.DataFrame, horizons: Sequence[int] = HORIZONS) ->
                              value_name="net_return")
             .with_columns(horizon_minutes=pl.col("_h").str.extract(r"(\d+)").cast(pl.Int64))
             .drop("_h").sort("signal_id", "publisher", "horizon_minutes"))
+
+
+def market_trade_rows(publications: pl.DataFrame) -> tuple[pl.DataFrame, dict[int, str]]:
+    """Published market signals as the ``published`` frame of :func:`market_outcomes`.
+
+    ``publications`` has ``signal_id``, ``publisher``, ``published_at`` and ``payload``: the JSON
+    text of :meth:`ml.strategies.signal.MarketSignal.to_record`. ``trade_time`` is the signal's
+    life from its trigger candle's close to ``expires_at`` in whole minutes (a strategy sets
+    ``expires_at`` = that close + ``TRADE_TIME``); ``target`` is the first target. Returns the
+    frame (with ``strategy``) and, per signal whose payload cannot be read, the reason (those
+    signals are left out; the others go on).
+    """
+    import json
+
+    from ml.marketdata.timeframes import timeframe_ms
+
+    rows: list[dict] = []
+    errors: dict[int, str] = {}
+    for publication in publications.iter_rows(named=True):
+        signal_id = int(publication["signal_id"])
+        try:
+            record = json.loads(publication["payload"])
+            trigger = datetime.fromisoformat(record["trigger_ts"])
+            closes = trigger + timedelta(milliseconds=timeframe_ms(str(record["timeframe"])))
+            trade_time = round((datetime.fromisoformat(record["expires_at"]) - closes) / ONE_MINUTE)
+            if trigger.tzinfo is None or trade_time < 1:
+                raise ValueError(f"expires_at {record['expires_at']} is not a whole minute or more after the "
+                                 f"trigger candle's close {closes.isoformat()} (or the times are naive)")
+            if record["direction"] not in ("long", "short"):
+                raise ValueError(f"direction {record['direction']!r} is neither long nor short")
+            rows.append({"signal_id": signal_id, "publisher": publication["publisher"],
+                         "published_at": publication["published_at"], "strategy": str(record["strategy"]),
+                         "exchange": str(record["exchange"]), "symbol": str(record["symbol"]),
+                         "direction": record["direction"], "stop": float(record["stop"]),
+                         "target": float(record["targets"][0]), "trade_time": int(trade_time)})
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            errors[signal_id] = f"unreadable market signal payload: {type(error).__name__}: {error}"
+    schema = {"signal_id": pl.Int64, "publisher": pl.String, "published_at": _US, "strategy": pl.String,
+              "exchange": pl.String, "symbol": pl.String, "direction": pl.String, "stop": pl.Float64,
+              "target": pl.Float64, "trade_time": pl.Int64}
+    return pl.DataFrame(rows, schema=schema, orient="row"), errors
