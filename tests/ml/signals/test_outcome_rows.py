@@ -96,6 +96,8 @@ def test_figures_appear_as_minutes_pass_and_later_snapshots_change_nothing_earli
     ({}, 0, [1]),                            # the entry minute
     ({0: 1.0}, 0, []),                       # already taken this minute
     ({0: 1.0}, 1, [1]),                      # +1
+    ({0: 1.0, 1: 1.0}, 1, []),               # +1 already taken in this minute
+    ({0: None}, 0, []),                      # this minute was taken (no price): not again
     ({0: 1.0, 1: 1.0}, 4, []),               # +4 is no horizon
     ({0: 1.0, 1: 1.0}, 5, [1]),              # +5
     ({}, 5, [1]),                            # no entry yet, still inside the 5 min entry delay
