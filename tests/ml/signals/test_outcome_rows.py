@@ -166,12 +166,14 @@ def signal(**over: object) -> MarketSignal:
 def test_market_payloads_give_trade_time_and_first_target_and_bad_ones_are_named() -> None:
     good = json.dumps(signal().to_record())
     naive = json.dumps({**signal().to_record(), "expires_at": "2024-03-01T12:05:30+00:00"})  # half a minute
-    publications = pl.DataFrame({"signal_id": [1, 2, 3], "publisher": "chat", "published_at": T0,
-                                 "payload": [good, naive, "{}"]})
+    inverted = json.dumps({**signal().to_record(), "targets": [110.0]})  # a short's target above its stop
+    publications = pl.DataFrame({"signal_id": [1, 2, 3, 4], "publisher": "chat", "published_at": T0,
+                                 "payload": [good, naive, "{}", inverted]})
     rows, errors = market_trade_rows(publications)
     assert rows.select("signal_id", "direction", "stop", "target", "trade_time", "strategy").rows() == [
         (1, "short", 104.0, 97.0, 90, "bos")]
-    assert set(errors) == {2, 3} and "whole minute" in errors[2] and "KeyError" in errors[3]
+    assert set(errors) == {2, 3, 4} and "whole minute" in errors[2] and "KeyError" in errors[3]
+    assert "not beyond the stop" in errors[4]
 
 
 def test_outcomes_long_has_one_row_per_horizon() -> None:
