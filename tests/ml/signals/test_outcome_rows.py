@@ -183,3 +183,16 @@ def test_outcomes_long_has_one_row_per_horizon() -> None:
     assert long.get_column("horizon_minutes").to_list() == list(HORIZONS)
     assert long.get_column("net_return").to_list() == [0.01, 0.02, 0.03, 0.05, None, None]
     assert {"signal_id", "strategy", "symbol", "source", "publisher"} <= set(long.columns)
+
+
+def test_outcome_violations_name_each_broken_rule() -> None:
+    rows = pl.DataFrame({
+        "signal_id": [1, 2, 3, 4], "published_at": [T0] * 4,
+        "entry_ts": [T0 + M, T0 - M, T0 + M, None], "exit_ts": [T0 + 5 * M, None, T0, None],
+        **{f"return_{h}m": [0.01, None, None, 0.02 if h == 1 else None] for h in HORIZONS},
+    })
+    from ml.signals.outcome_rows import outcome_violations
+
+    found = outcome_violations(rows)
+    assert sorted(found.select("signal_id", "violation").rows()) == [
+        (2, "entry before publication"), (3, "exit before entry"), (4, "return without entry")]
