@@ -57,9 +57,6 @@ from resources.warehouse.outcomes import (
 from resources.warehouse.resource import WarehouseResource
 from resources.warehouse.store import Warehouse
 
-_DESCRIPTION = ("signal_id", "publisher", "kind", "strategy", "exchange", "symbol", "source", "channel",
-                "direction", "published_at")
-
 
 class SignalOutcomesConfig(Config):
     fee_per_side: float = Field(default=0.001, ge=0, lt=1, description="fee per side, fraction of notional")
@@ -86,36 +83,48 @@ def update_outcomes(store: Warehouse, dex: CachedDexScreener | None, *, now: dat
     as ``now``; ``None`` takes no snapshot)."""
     report = OutcomesReport()
     publications = unsettled_publications(store, since=since)
-    parts = []
     market = publications.filter(pl.col("kind") == "market")
-    if market.height:
-        trades, errors = market_trade_rows(market)
-        report.errors.update({f"signal {k}": v for k, v in errors.items()})
-        if trades.height:
-            outcomes = market_outcomes(trades, _candles(store, trades, now), now=now, costs=costs,
-                                       max_entry_delay=max_entry_delay, settle_grace=settle_grace)
-            described = trades.select("signal_id", "publisher", pl.lit("market").alias("kind"), "strategy",
-                                      "exchange", "symbol", pl.lit("market").alias("source"),
-                                      pl.lit(None, pl.String).alias("channel"), "direction", "published_at")
-            parts.append(described.join(outcomes, on=["signal_id", "publisher"]))
     social = publications.filter(pl.col("kind") == "social")
-    if social.height:
-        ids = social.get_column("signal_id").unique().to_list()
-        if dex is not None:
-            due = snapshots_due(social, read_snapshots(store, ids), now=now, max_entry_delay=max_entry_delay)
-            taken = _snapshots(dex, social.filter(pl.col("signal_id").is_in(due)), now, report)
-            report.snapshots = record_snapshots(store, taken)
-        outcomes = snapshot_outcomes(social, read_snapshots(store, ids), now=now, costs=costs,
-                                     max_entry_delay=max_entry_delay)
-        described = social.select("signal_id", "publisher", "kind", pl.lit("social").alias("strategy"),
-                                  pl.col("chain").alias("exchange"), pl.coalesce("symbol", "base_token").alias("symbol"),
-                                  pl.coalesce("source", pl.lit("social")).alias("source"), "channel",
-                                  pl.lit("long").alias("direction"), "published_at")
-        parts.append(described.join(outcomes, on=["signal_id", "publisher"]))
+    parts = [
+        *([_market_rows(store, market, report, now=now, costs=costs, max_entry_delay=max_entry_delay,
+                        settle_grace=settle_grace)] if market.height else []),
+        *([_social_rows(store, dex, social, report, now=now, costs=costs, max_entry_delay=max_entry_delay)]
+          if social.height else []),
+    ]
     if parts:
         report.rows = pl.concat(parts, how="vertical_relaxed")
         upsert_outcomes(store, report.rows, now=now)
     return report
+
+
+def _market_rows(store: Warehouse, market: pl.DataFrame, report: OutcomesReport, *, now: datetime,
+                 costs: TradingCosts, max_entry_delay: timedelta, settle_grace: timedelta) -> pl.DataFrame:
+    trades, errors = market_trade_rows(market)
+    report.errors.update({f"signal {k}": v for k, v in errors.items()})
+    described = trades.select("signal_id", "publisher", pl.lit("market").alias("kind"), "strategy", "exchange",
+                              "symbol", pl.lit("market").alias("source"), pl.lit(None, pl.String).alias("channel"),
+                              "direction", "published_at")
+    if not trades.height:
+        return described
+    outcomes = market_outcomes(trades, _candles(store, trades, now), now=now, costs=costs,
+                               max_entry_delay=max_entry_delay, settle_grace=settle_grace)
+    return described.join(outcomes, on=["signal_id", "publisher"])
+
+
+def _social_rows(store: Warehouse, dex: CachedDexScreener | None, social: pl.DataFrame, report: OutcomesReport, *,
+                 now: datetime, costs: TradingCosts, max_entry_delay: timedelta) -> pl.DataFrame:
+    ids = social.get_column("signal_id").unique().to_list()
+    if dex is not None:
+        due = snapshots_due(social, read_snapshots(store, ids), now=now, max_entry_delay=max_entry_delay)
+        report.snapshots = record_snapshots(store, _snapshots(dex, social.filter(pl.col("signal_id").is_in(due)),
+                                                              now, report))
+    outcomes = snapshot_outcomes(social, read_snapshots(store, ids), now=now, costs=costs,
+                                 max_entry_delay=max_entry_delay)
+    described = social.select("signal_id", "publisher", "kind", pl.lit("social").alias("strategy"),
+                              pl.col("chain").alias("exchange"), pl.coalesce("symbol", "base_token").alias("symbol"),
+                              pl.coalesce("source", pl.lit("social")).alias("source"), "channel",
+                              pl.lit("long").alias("direction"), "published_at")
+    return described.join(outcomes, on=["signal_id", "publisher"])
 
 
 def _candles(store: Warehouse, trades: pl.DataFrame, now: datetime) -> pl.DataFrame:
