@@ -133,3 +133,15 @@ xgb_training_job = define_asset_job(
 regime_training_job = define_asset_job(
     "regime_training_job", selection=AssetSelection.assets("regime_model"), tags=MARKET_LANE,
     description="Refit the HMM regime model of every segment (run config: window_days, default 60).")
+
+
+# -- signal outcomes (issue 11) ---------------------------------------------------------------------
+def signal_outcomes_job() -> AssetJob:
+    """Outcomes of published signals, every minute (``signal_outcomes_schedule``). In-process and in
+    the social lane: a social call's +h price can only be snapshotted during its minute, so the run
+    must neither pay a step subprocess's start-up nor queue behind capped market-data runs."""
+    return define_asset_job(
+        "signal_outcomes_job", selection=AssetSelection.assets("signal_outcomes"), tags=SOCIAL_LANE,
+        executor_def=in_process_executor,
+        description="Returns at +1..15 min (and market trade exits) of every published signal whose horizons "
+        "have closed; DexScreener snapshots of social calls due this minute.")

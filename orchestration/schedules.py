@@ -104,3 +104,10 @@ def model_schedules(*, features_job: AssetJob, xgb_job: AssetJob, regime_job: As
         ScheduleDefinition(name="regime_training_schedule", job=regime_job, cron_schedule="25 */12 * * *",
                            execution_timezone="UTC"),
     ]
+
+
+def signal_outcomes_schedule(job_def: AssetJob) -> ScheduleDefinition:
+    """Every minute: a horizon closes with each minute, and a social call's snapshot must be taken
+    inside its minute (see ``assets/outcomes.py``)."""
+    return ScheduleDefinition(name="signal_outcomes_schedule", job=job_def, cron_schedule="* * * * *",
+                              execution_timezone="UTC")
