@@ -24,6 +24,7 @@ from assets.indicators import build_indicators_asset
 from assets.model_checks import build_xgb_model_checks, predictions_models_usable
 from assets.models import features, predictions, regime_model, xgb_models
 from assets.mtf import build_mtf_asset
+from assets.paper import paper_accounts
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
 from assets.reports import build_risk_report_asset, build_walk_forward_report_asset
@@ -36,6 +37,7 @@ from orchestration.jobs import (
     derivatives_job,
     markets_job,
     model_features_job,
+    paper_accounts_job,
     publish_schedule,
     publish_signals_job,
     regime_training_job,
@@ -44,7 +46,12 @@ from orchestration.jobs import (
     xgb_training_job,
 )
 from orchestration.partitions import SEGMENTS_PATH, candle_partitions, segment_partitions
-from orchestration.schedules import build_schedules, model_schedules, report_schedules
+from orchestration.schedules import (
+    build_schedules,
+    model_schedules,
+    paper_schedules,
+    report_schedules,
+)
 from orchestration.settings import Settings, get_settings
 from resources.coingecko_resource import (
     CoinGeckoResource,
@@ -154,11 +161,11 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
         assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
-                features, regime_model, xgb_models, predictions, *reports],
+                features, regime_model, xgb_models, predictions, *reports, paper_accounts],
         asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
               validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
-              *report_job_defs],
+              *report_job_defs, paper_accounts_job],
         sensors=[build_social_events_sensor(validate_job)],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
@@ -167,7 +174,7 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
         ), publish_schedule(publish_job),
             *model_schedules(features_job=model_features_job, xgb_job=xgb_training_job,
                              regime_job=regime_training_job, segments=list(SEGMENT_IDS)),
-            *report_schedule_defs],
+            *report_schedule_defs, *paper_schedules(paper_job=paper_accounts_job)],
         resources=resources,
     )
 

@@ -133,3 +133,9 @@ xgb_training_job = define_asset_job(
 regime_training_job = define_asset_job(
     "regime_training_job", selection=AssetSelection.assets("regime_model"), tags=MARKET_LANE,
     description="Refit the HMM regime model of every segment (run config: window_days, default 60).")
+
+
+# -- paper accounts and scorecards (issue 11) -------------------------------------------------------
+paper_accounts_job = define_asset_job(
+    "paper_accounts_job", selection=AssetSelection.assets("paper_accounts"), tags=MARKET_LANE,
+    description="Fill the market signals each publisher sent in its paper account (incremental).")

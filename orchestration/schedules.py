@@ -104,3 +104,13 @@ def model_schedules(*, features_job: AssetJob, xgb_job: AssetJob, regime_job: As
         ScheduleDefinition(name="regime_training_schedule", job=regime_job, cron_schedule="25 */12 * * *",
                            execution_timezone="UTC"),
     ]
+
+
+# -- paper accounts and scorecards (issue 11) -------------------------------------------------------
+#: Every five minutes, in UTC: the paper accounts catch up with the signals sent and the 1m candles stored.
+PAPER_ACCOUNTS_CRON = "*/5 * * * *"
+
+
+def paper_schedules(*, paper_job: AssetJob) -> list[ScheduleDefinition]:
+    return [ScheduleDefinition(name="paper_accounts_schedule", job=paper_job, cron_schedule=PAPER_ACCOUNTS_CRON,
+                               execution_timezone="UTC")]
