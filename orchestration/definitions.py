@@ -24,6 +24,7 @@ from assets.indicators import build_indicators_asset
 from assets.model_checks import build_xgb_model_checks, predictions_models_usable
 from assets.models import features, predictions, regime_model, xgb_models
 from assets.mtf import build_mtf_asset
+from assets.outcomes import signal_outcomes
 from assets.paper import paper_accounts
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
@@ -42,6 +43,7 @@ from orchestration.jobs import (
     publish_signals_job,
     regime_training_job,
     report_jobs,
+    signal_outcomes_job,
     validate_calls_job,
     xgb_training_job,
 )
@@ -51,6 +53,7 @@ from orchestration.schedules import (
     model_schedules,
     paper_schedules,
     report_schedules,
+    signal_outcomes_schedule,
 )
 from orchestration.settings import Settings, get_settings
 from resources.coingecko_resource import (
@@ -157,15 +160,16 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     retention_job = build_retention_job(settings.retention_1m_days)
     validate_job, publish_job = validate_calls_job(), publish_signals_job()
     reports, report_job_defs, report_schedule_defs = _reports(settings)
+    outcomes_job = signal_outcomes_job()
     return Definitions(
         assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
-                features, regime_model, xgb_models, predictions, *reports, paper_accounts],
+                features, regime_model, xgb_models, predictions, *reports, signal_outcomes, paper_accounts],
         asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
               validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
-              *report_job_defs, paper_accounts_job],
+              *report_job_defs, outcomes_job, paper_accounts_job],
         sensors=[build_social_events_sensor(validate_job)],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
@@ -174,7 +178,8 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
         ), publish_schedule(publish_job),
             *model_schedules(features_job=model_features_job, xgb_job=xgb_training_job,
                              regime_job=regime_training_job, segments=list(SEGMENT_IDS)),
-            *report_schedule_defs, *paper_schedules(paper_job=paper_accounts_job)],
+            *report_schedule_defs, signal_outcomes_schedule(outcomes_job),
+            *paper_schedules(paper_job=paper_accounts_job)],
         resources=resources,
     )
 

@@ -139,3 +139,15 @@ regime_training_job = define_asset_job(
 paper_accounts_job = define_asset_job(
     "paper_accounts_job", selection=AssetSelection.assets("paper_accounts"), tags=MARKET_LANE,
     description="Fill the market signals each publisher sent in its paper account (incremental).")
+
+
+# -- signal outcomes (issue 11) ---------------------------------------------------------------------
+def signal_outcomes_job() -> AssetJob:
+    """Outcomes of published signals, every minute (``signal_outcomes_schedule``). In-process and in
+    the social lane: a social call's +h price can only be snapshotted during its minute, so the run
+    must neither pay a step subprocess's start-up nor queue behind capped market-data runs."""
+    return define_asset_job(
+        "signal_outcomes_job", selection=AssetSelection.assets("signal_outcomes"), tags=SOCIAL_LANE,
+        executor_def=in_process_executor,
+        description="Returns at +1..15 min (and market trade exits) of every published signal whose horizons "
+        "have closed; DexScreener snapshots of social calls due this minute.")

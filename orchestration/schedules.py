@@ -114,3 +114,10 @@ PAPER_ACCOUNTS_CRON = "*/5 * * * *"
 def paper_schedules(*, paper_job: AssetJob) -> list[ScheduleDefinition]:
     return [ScheduleDefinition(name="paper_accounts_schedule", job=paper_job, cron_schedule=PAPER_ACCOUNTS_CRON,
                                execution_timezone="UTC")]
+
+
+def signal_outcomes_schedule(job_def: AssetJob) -> ScheduleDefinition:
+    """Every minute: a horizon closes with each minute, and a social call's snapshot must be taken
+    inside its minute (see ``assets/outcomes.py``)."""
+    return ScheduleDefinition(name="signal_outcomes_schedule", job=job_def, cron_schedule="* * * * *",
+                              execution_timezone="UTC")

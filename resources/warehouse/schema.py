@@ -378,6 +378,53 @@ predictions = Table(
 )
 Index("predictions_predicted_at", predictions.c.predicted_at)
 
+# -- signal outcomes (issue 11) -------------------------------------------------------------------
+
+#: How each published signal did, one row per (signal, publisher) whose delivery was ``sent``:
+#: net returns at +1..15 min and, for market signals, the trade (stop / target / time) it would
+#: have been. Rows are upserted until ``settled`` (rules in :mod:`ml.signals.outcomes`).
+signal_outcomes = Table(
+    "signal_outcomes",
+    metadata,
+    Column("signal_id", BigInteger, nullable=False),
+    Column("publisher", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # market | social
+    Column("strategy", String(64), nullable=False),  # market: the strategy; social: "social"
+    Column("exchange", String(32)),  # market: the exchange; social: the chain
+    Column("symbol", String(64)),
+    Column("source", String(32), nullable=False),  # market: "market"; social: telegram | discord | x | replay
+    Column("channel", String(256)),
+    Column("direction", String(8), nullable=False),
+    Column("published_at", UtcTimestamp(), nullable=False),
+    Column("entry_ts", UtcTimestamp()),
+    Column("entry_price", Float(53)),
+    *(Column(f"return_{h}m", Float(53)) for h in (1, 2, 3, 5, 10, 15)),
+    Column("exit_reason", String(8)),  # market: stop | target | time | open; social: null
+    Column("exit_ts", UtcTimestamp()),
+    Column("exit_price", Float(53)),
+    Column("pnl", Float(53)),
+    Column("missing", Integer, nullable=False),  # minutes without a candle / snapshot that were needed
+    Column("settled", Boolean, nullable=False),
+    Column("updated_at", UtcTimestamp(), nullable=False),
+    PrimaryKeyConstraint("signal_id", "publisher", name="signal_outcomes_pkey"),
+)
+Index("signal_outcomes_published", signal_outcomes.c.published_at)
+Index("signal_outcomes_channel", signal_outcomes.c.channel, signal_outcomes.c.published_at)
+
+#: DexScreener price of a published social call, at most one per signal and UTC minute
+#: (``minute_ts``: the minute the snapshot was taken in; ``fetched_at`` the exact instant).
+signal_snapshots = Table(
+    "signal_snapshots",
+    metadata,
+    Column("signal_id", BigInteger, nullable=False),
+    Column("minute_ts", UtcTimestamp(), nullable=False),
+    Column("fetched_at", UtcTimestamp(), nullable=False),
+    Column("price_usd", Float(53)),  # null: not listed any more, or no price
+    Column("liquidity_usd", Float(53)),
+    Column("pair_address", String(128)),
+    PrimaryKeyConstraint("signal_id", "minute_ts", name="signal_snapshots_pkey"),
+)
+
 # -- paper accounts (issue 11) -------------------------------------------------------------------
 
 #: What happened to each published market signal in its publisher's simulated account: rejected

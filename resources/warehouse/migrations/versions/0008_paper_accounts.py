@@ -1,7 +1,7 @@
 """Paper accounts: each publisher's simulated positions and equity marks.
 
 Revision ID: 0008_paper_accounts
-Revises: 0007_predictions
+Revises: 0008_signal_outcomes
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from resources.warehouse.schema import UtcTimestamp
 
 revision = "0008_paper_accounts"
-down_revision = "0007_predictions"
+down_revision = "0008_signal_outcomes"
 branch_labels = None
 depends_on = None
 
