@@ -1,6 +1,10 @@
 """``paper_accounts``: every market signal a publisher sent, filled in that publisher's simulated
 account (:func:`ml.signals.paper.simulate`), stored and plotted.
 
+A signal is decided at the first whole minute at or after its delivery to that publisher (or at
+its trigger candle's close, if later): the account never trades on a candle that opened before
+the message went out (:func:`as_sent`).
+
 Incremental: a run recomputes a publisher's account only from the last moment its stored account
 was flat before the first signal not settled yet (new, or still open), resuming from the state its
 stored marks give (:func:`ml.signals.paper.state_after`); what lies before is kept. A change of the
@@ -12,7 +16,7 @@ candle's close to the expiry), where a position can be open.
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -36,6 +40,8 @@ from resources.warehouse.store import Warehouse
 logger = logging.getLogger(__name__)
 
 _KEY = ("strategy", "exchange", "symbol", "direction", "trigger_ts")
+#: Candles are read a day at a time, so a recomputation from the start never holds months of candles.
+READ_CHUNK = timedelta(days=1)
 
 
 class PaperAccountsConfig(Config):
@@ -82,6 +88,19 @@ def _ready(signal: MarketSignal) -> datetime:
     return signal.trigger_ts + timedelta(milliseconds=timeframe_ms(signal.timeframe))
 
 
+def as_sent(published: PublishedSignal) -> MarketSignal:
+    """The signal as its publisher's account can trade it: decided at the first whole minute at or
+    after its delivery (never on a candle that opened before the message went out), or at its
+    trigger candle's close if that is later. Expressed by moving ``trigger_ts`` so that the
+    trigger candle closes at that minute (at the latest at the expiry, which leaves no candle)."""
+    signal, delivered = published.signal, published.delivered_at
+    minute = delivered.replace(second=0, microsecond=0)
+    minute += ONE_MINUTE if minute < delivered else timedelta(0)
+    if minute <= _ready(signal):
+        return signal
+    return replace(signal, trigger_ts=min(minute, signal.expires_at) - (_ready(signal) - signal.trigger_ts))
+
+
 def _flat_point(bound: datetime, kept: pl.DataFrame) -> datetime:
     """The latest time at or before ``bound`` that no kept position spans (entry < t < exit)."""
     point = bound
@@ -102,18 +121,25 @@ def _window_candles(store: Warehouse, signals: list[MarketSignal], since: dateti
                 "end": pl.Datetime("us", "UTC")})
     frames = []
     for (exchange,), group in windows.group_by(["exchange"]):
-        candles = store.read_candles(timeframe="1m", exchange=str(exchange),
-                                     symbols=sorted(group["symbol"].unique().to_list()),
-                                     start=group["start"].min(), end=group["end"].max())  # type: ignore[arg-type]
-        candles = candles.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
         # Keep a candle when the latest window of its market opening at or before it is still open.
         latest_end = group.sort("start").with_columns(pl.col("end").cum_max().over("symbol"))
-        inside = (candles.sort("ts").join_asof(latest_end.select("symbol", "start", "end"), left_on="ts",
-                                              right_on="start", by="symbol", strategy="backward",
-                                              check_sortedness=False)
-                  .filter(pl.col("ts") < pl.col("end")).drop("start", "end"))
-        frames.append(inside)
-    return pl.concat(frames) if frames else pl.DataFrame()
+        chunk_start, last_end = group["start"].min(), group["end"].max()
+        while chunk_start < last_end:  # type: ignore[operator]
+            chunk_end = min(chunk_start + READ_CHUNK, last_end)  # type: ignore[operator, type-var]
+            active = group.filter((pl.col("start") < chunk_end) & (pl.col("end") > chunk_start))
+            if active.height:
+                candles = store.read_candles(timeframe="1m", exchange=str(exchange),
+                                             symbols=sorted(active["symbol"].unique().to_list()),
+                                             start=chunk_start, end=chunk_end)  # type: ignore[arg-type]
+                candles = candles.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC"))).sort("ts")
+                frames.append(candles.join_asof(latest_end.select("symbol", "start", "end"), left_on="ts",
+                                                right_on="start", by="symbol", strategy="backward",
+                                                check_sortedness=False)
+                              .filter(pl.col("ts") < pl.col("end")).drop("start", "end"))
+            chunk_start = chunk_end
+    empty = pl.DataFrame(schema={"exchange": pl.String(), "symbol": pl.String(), "ts": pl.Datetime("us", "UTC"),
+                                 **dict.fromkeys(("open", "high", "low", "close"), pl.Float64())})
+    return pl.concat([f.select(empty.columns).cast(empty.schema) for f in frames]) if frames else empty
 
 
 def update_account(store: Warehouse, publisher: str, published: list[PublishedSignal],
@@ -125,7 +151,7 @@ def update_account(store: Warehouse, publisher: str, published: list[PublishedSi
     if (stored["config_version"] != version).any() or (marks["config_version"] != version).any():
         stored, marks = stored.clear(), marks.clear()
         logger.info("paper account %s: account rules changed, recomputing from the start", publisher)
-    by_id = {p.signal_id: p.signal for p in published}
+    by_id = {p.signal_id: as_sent(p) for p in published}
     settled = stored.filter(pl.col("status") != "open")
     pending = [s for i, s in by_id.items() if i not in set(settled["signal_id"].to_list())]
     if not pending:
@@ -142,7 +168,9 @@ def update_account(store: Warehouse, publisher: str, published: list[PublishedSi
         signals = [rerun[i] for i in sorted(ids.values())]
     result = simulate(signals, _window_candles(store, signals, since if resume else None), config, resume=resume)
     newest = {e: store.latest_candle_ts(exchange=e, timeframe="1m") for e in {s.exchange for s in rerun.values()}}
-    positions = _positions(publisher, version, result, ids, rerun, newest)
+    triggers = {p.signal_id: p.signal.trigger_ts for p in published}
+    positions = _positions(publisher, version, result, ids, rerun, newest).with_columns(
+        pl.col("signal_id").replace_strict(triggers, return_dtype=POSITIONS_SCHEMA["trigger_ts"]).alias("trigger_ts"))
     new_marks = _new_marks(publisher, version, marks.filter(pl.col("ts") <= since) if resume else marks.clear(),
                            result.equity)
     ledger.replace_from(publisher, since if resume else None, positions, new_marks)

@@ -3,6 +3,7 @@ candles arriving in two steps, incremental updates equal to one simulation over 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -25,6 +26,12 @@ START = datetime(2024, 3, 1, 22, 0, tzinfo=UTC)  # crosses midnight
 NOW = datetime(2024, 3, 2, 12, 0, tzinfo=UTC)  # the frozen clock of the outbox
 MINUTE = timedelta(minutes=1)
 CONFIG = PaperConfig(max_open_positions=3, daily_loss_limit=0.02)
+SENT_AFTER = timedelta(seconds=20)
+
+
+def as_traded(signal: MarketSignal) -> MarketSignal:
+    """Sent 20 s after its trigger candle closed: decided a minute later, as if triggered a minute later."""
+    return replace(signal, trigger_ts=signal.trigger_ts + MINUTE)
 
 
 def store_candles(store: Warehouse, candles: pl.DataFrame, end: datetime) -> None:
@@ -42,16 +49,20 @@ def publish(outbox: Outbox, signals: dict[int, MarketSignal], publishers: dict[s
         assert signal_id == number
     for queued in outbox.pending(limit=10_000):
         number = queued.signal_id
+        if number not in signals:
+            continue  # queued and delivered by an earlier call
+        sent_at = signals[number].trigger_ts + MINUTE + SENT_AFTER  # 20 s after the trigger candle closed
         for publisher, chosen in publishers.items():
             if number in chosen:
-                outbox.deliver(queued, publisher, lambda: "ref", now=NOW)
+                outbox.deliver(queued, publisher, lambda: "ref", now=sent_at)
             else:
-                outbox.skip(queued, publisher, "routing", now=NOW)
+                outbox.skip(queued, publisher, "routing", now=sent_at)
 
 
 def expected_positions(signals: dict[int, MarketSignal], candles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    whole = simulate(list(signals.values()), candles, CONFIG)
-    ids = {(s.strategy, s.exchange, s.symbol, s.direction, s.trigger_ts): i for i, s in signals.items()}
+    traded = {i: as_traded(s) for i, s in signals.items()}
+    whole = simulate(list(traded.values()), candles, CONFIG)
+    ids = {(s.strategy, s.exchange, s.symbol, s.direction, s.trigger_ts): i for i, s in traded.items()}
     key = ("strategy", "exchange", "symbol", "direction", "trigger_ts")
     trades = whole.trades.with_columns(signal_id=pl.struct(key).map_elements(
         lambda k: ids[tuple(k[c] for c in key)], return_dtype=pl.Int64)).sort("signal_id")
@@ -65,10 +76,10 @@ def test_incremental_accounts_equal_one_simulation(warehouse: Warehouse) -> None
     beta = {i for i in signals if i % 3}
     outbox = Outbox(warehouse.engine)
     # Cut the history two minutes into a trade that lasts longer: it is open when the first run looks.
-    whole = simulate(list(signals.values()), candles, CONFIG).trades
+    whole = simulate([as_traded(s) for s in signals.values()], candles, CONFIG).trades
     held = whole.filter((pl.col("entry_ts") >= START + 120 * MINUTE) & (pl.col("exit_ts") - pl.col("entry_ts") > 3 * MINUTE))
     cut = held["entry_ts"][0] + 2 * MINUTE
-    early = {i: s for i, s in signals.items() if s.trigger_ts + MINUTE < cut}
+    early = {i: s for i, s in signals.items() if s.trigger_ts + MINUTE + SENT_AFTER < cut}
 
     store_candles(warehouse, candles, cut)
     publish(outbox, early, {"alpha": alpha, "beta": beta})
@@ -100,6 +111,10 @@ def test_incremental_accounts_equal_one_simulation(warehouse: Warehouse) -> None
         assert marks.select("ts", "equity", "cash", "open_positions").equals(
             equity.select(pl.col("ts").cast(marks["ts"].dtype), "equity", "cash", "open_positions")), publisher
         assert set(positions["config_version"]) == set(marks["config_version"]) == {config_version(CONFIG)}
+        stored_triggers = dict(positions.select("signal_id", "trigger_ts").iter_rows())
+        assert all(stored_triggers[i] == s.trigger_ts for i, s in mine.items())  # the signal's own trigger
+        # Entered at the first candle after the message went out, not at the trigger candle's close.
+        assert (closed["entry_ts"] >= closed["trigger_ts"] + 2 * MINUTE).all()
     assert set(ledger.positions()["reason"].drop_nulls()) >= {"max_open_positions", "stop", "target"}
 
     before = (ledger.positions(), ledger.equity())
@@ -139,7 +154,8 @@ def test_payload_round_trip_and_only_sent_deliveries_count(warehouse: Warehouse)
     published, bad = published_market_signals(warehouse.engine)
     assert bad == {}
     assert [(p.signal_id, p.publisher) for p in published] == [(1, "alpha"), (2, "alpha"), (3, "beta")]
-    assert published[0].signal == signals[1] and published[0].delivered_at == NOW
+    assert published[0].signal == signals[1]
+    assert published[0].delivered_at == signals[1].trigger_ts + MINUTE + SENT_AFTER
     with pytest.raises(ValueError, match="at least one target"):
         market_signal_from_record({**signals[1].to_record(), "targets": []})
 
@@ -185,3 +201,39 @@ def test_the_asset_materialises_tables_and_plots(sqlite_url: str) -> None:
     closed = stored.filter(pl.col("status") == "closed")["pnl"].sum()
     assert stored.filter(pl.col("status") == "open").is_empty()
     assert equity[-1] == pytest.approx(10_000 + closed)  # every trade closed: the last mark is cash
+
+
+@pytest.mark.parametrize(("sent_after_close", "decided_after_close"), [
+    (timedelta(seconds=-5), timedelta(0)),  # sent before its candle closed (a clock skew): at the close
+    (timedelta(0), timedelta(0)),  # sent exactly at the close: that minute's candle
+    (timedelta(seconds=0.5), MINUTE),  # half a second late: the next minute's candle
+    (timedelta(minutes=3, seconds=59), 4 * MINUTE),
+    (timedelta(hours=5), timedelta(minutes=20)),  # sent after its expiry (20 min after the close): no candle left
+])
+def test_a_signal_is_decided_at_the_first_minute_after_it_was_sent(sent_after_close: timedelta,
+                                                                   decided_after_close: timedelta) -> None:
+    from assets.paper import as_sent
+    from resources.warehouse.paper import PublishedSignal
+
+    signal = MarketSignal(strategy="ema_cross", exchange="binance", symbol="BTC/USDT", timeframe="15m",
+                          direction="long", trigger_ts=START, entry=100.0, stop=95.0, targets=(110.0,),
+                          confidence=0.6, risk_level="low", size=0.5, expires_at=START + 35 * MINUTE)
+    close = START + 15 * MINUTE
+    traded = as_sent(PublishedSignal(1, "alpha", close + sent_after_close, signal))
+    assert traded.trigger_ts + 15 * MINUTE == close + decided_after_close
+    assert replace(traded, trigger_ts=signal.trigger_ts) == signal  # nothing else changes
+
+
+def test_a_signal_sent_after_its_expiry_is_rejected_without_candles(warehouse: Warehouse) -> None:
+    signal_list, candles = scenario(START, seed=6, minutes=120, count=1)
+    store_candles(warehouse, candles, START + 120 * MINUTE)
+    signal = signal_list[0]
+    outbox = Outbox(warehouse.engine)
+    signal_id = outbox.enqueue(kind="market", origin="late", base_token="late", confidence=0.5,
+                               payload=signal.to_record(), now=NOW)
+    queued = next(s for s in outbox.pending() if s.signal_id == signal_id)
+    outbox.deliver(queued, "alpha", lambda: "ref", now=signal.expires_at + MINUTE)
+    updates, failures = update_accounts(warehouse, CONFIG)
+    assert failures == {} and updates[0].positions == 1
+    row = PaperLedger(warehouse).positions("alpha").row(0, named=True)
+    assert (row["status"], row["reason"], row["decided_at"]) == ("rejected", "no_candles", signal.expires_at)
