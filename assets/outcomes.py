@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import polars as pl
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
 from pydantic import Field
 
 from assets.metadata import table_metadata
@@ -31,6 +39,7 @@ from ml.signals.outcome_rows import (
     MARKET_SETTLE_GRACE,
     market_outcomes,
     market_trade_rows,
+    outcome_violations,
     snapshot_outcomes,
     snapshots_due,
 )
@@ -39,6 +48,7 @@ from resources.exchanges.errors import MarketDataError
 from resources.social_resources import DexScreenerResource
 from resources.ttl_cache import CachedDexScreener
 from resources.warehouse.outcomes import (
+    read_signal_outcomes,
     read_snapshots,
     record_snapshots,
     unsettled_publications,
@@ -173,3 +183,16 @@ def signal_outcomes(context: AssetExecutionContext, config: SignalOutcomesConfig
         "errors": MetadataValue.json(report.errors),
         "outcomes": table_metadata(rows.select(shown) if rows.height else pl.DataFrame({c: [] for c in shown})),
     })
+
+
+@asset_check(asset="signal_outcomes", name="outcomes_sound",
+             description="No outcome of the last two days enters before its publication (look-ahead), exits "
+             "before its entry, or has a return without an entry.")
+def outcomes_sound(warehouse: WarehouseResource, dexscreener: DexScreenerResource) -> AssetCheckResult:
+    now = dexscreener.run_clock(None).now()
+    rows = read_signal_outcomes(warehouse.store(), published_from=now - timedelta(days=2))
+    bad = outcome_violations(rows)
+    return AssetCheckResult(passed=bad.height == 0, metadata={
+        "rows_checked": rows.height, "violations": bad.height,
+        "examples": table_metadata(bad.select("violation", "signal_id", "publisher", "published_at", "entry_ts",
+                                              "exit_ts") if bad.height else pl.DataFrame({"violation": []}))})

@@ -24,7 +24,7 @@ from assets.indicators import build_indicators_asset
 from assets.model_checks import build_xgb_model_checks, predictions_models_usable
 from assets.models import features, predictions, regime_model, xgb_models
 from assets.mtf import build_mtf_asset
-from assets.outcomes import signal_outcomes
+from assets.outcomes import outcomes_sound, signal_outcomes
 from assets.paper import paper_accounts
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
@@ -169,7 +169,7 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
                 features, regime_model, xgb_models, predictions, *reports, signal_outcomes, paper_accounts, scorecards],
-        asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable],
+        asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable, outcomes_sound],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
               validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
               *report_job_defs, outcomes_job, paper_accounts_job,

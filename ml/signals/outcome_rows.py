@@ -39,9 +39,8 @@ from ml.signals.outcomes import (
     trade_outcomes,
 )
 
-__all__ = ["MARKET_SETTLE_GRACE", "OUTCOME_COLUMNS", "market_outcomes", "market_trade_rows", "outcomes_long",
-           "snapshot_outcomes",
-           "snapshots_due"]
+__all__ = ["MARKET_SETTLE_GRACE", "OUTCOME_COLUMNS", "market_outcomes", "market_trade_rows", "outcome_violations",
+           "outcomes_long", "snapshot_outcomes", "snapshots_due"]
 
 _US = pl.Datetime("us", "UTC")
 ONE_MINUTE = timedelta(minutes=1)
@@ -264,14 +263,31 @@ def market_trade_rows(publications: pl.DataFrame) -> tuple[pl.DataFrame, dict[in
                                  f"trigger candle's close {closes.isoformat()} (or the times are naive)")
             if record["direction"] not in ("long", "short"):
                 raise ValueError(f"direction {record['direction']!r} is neither long nor short")
+            stop, target = float(record["stop"]), float(record["targets"][0])
+            if (target - stop) * (1 if record["direction"] == "long" else -1) <= 0 or not stop > 0:
+                raise ValueError(f"target {target} is not beyond the stop {stop} for a {record['direction']}")
             rows.append({"signal_id": signal_id, "publisher": publication["publisher"],
                          "published_at": publication["published_at"], "strategy": str(record["strategy"]),
                          "exchange": str(record["exchange"]), "symbol": str(record["symbol"]),
-                         "direction": record["direction"], "stop": float(record["stop"]),
-                         "target": float(record["targets"][0]), "trade_time": int(trade_time)})
+                         "direction": record["direction"], "stop": stop, "target": target,
+                         "trade_time": int(trade_time)})
         except (KeyError, IndexError, TypeError, ValueError) as error:
             errors[signal_id] = f"unreadable market signal payload: {type(error).__name__}: {error}"
     schema = {"signal_id": pl.Int64, "publisher": pl.String, "published_at": _US, "strategy": pl.String,
               "exchange": pl.String, "symbol": pl.String, "direction": pl.String, "stop": pl.Float64,
               "target": pl.Float64, "trade_time": pl.Int64}
     return pl.DataFrame(rows, schema=schema, orient="row"), errors
+
+
+def outcome_violations(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Rows of ``signal_outcomes`` that break the rules of the module doc, with a ``violation``
+    column: an entry before publication (look-ahead), an exit before the entry, or a return
+    without an entry. Empty when every row is sound."""
+    returns = [pl.col(horizon_column(h)).is_not_null() for h in HORIZONS]
+    rules = {
+        "entry before publication": pl.col("entry_ts") < pl.col("published_at"),
+        "exit before entry": pl.col("exit_ts") < pl.col("entry_ts"),
+        "return without entry": pl.col("entry_ts").is_null() & pl.any_horizontal(returns),
+    }
+    return pl.concat([outcomes.filter(rule.fill_null(False)).with_columns(violation=pl.lit(name))
+                      for name, rule in rules.items()], how="vertical_relaxed")

@@ -1,31 +1,45 @@
-"""A source's reputation from the outcomes of its past calls (pure).
+"""A source's reputation from the realised outcomes of its published calls (pure).
 
-Each past call of the channel whose outcome was known before ``as_of`` is a win when its
-return exceeded ``win_threshold_pct`` and a loss otherwise. Outcomes are weighted by their age,
+**The outcomes.** A channel's record is what its *published* calls did afterwards, as stored in
+``signal_outcomes`` (:mod:`ml.signals.outcome_rows`): the net return of a long entered at the
+first DexScreener price after publication and held :data:`REPUTATION_HORIZON_MINUTES` (15)
+minutes, fees and slippage on both sides included (0.3 % round trip with the default costs, so a
+call that goes nowhere is a loss). A call published by several publishers counts once, with the
+outcome of its earliest publication (:func:`call_outcomes`). Calls that were rejected or only sent
+for review published nothing and have no outcome. The outcome is known once the minute of its +15
+min snapshot has passed: ``ts = entry + 16 min``.
+
+**The score.** Each outcome known before ``as_of`` is a win when its return exceeded
+``win_threshold_pct`` and a loss otherwise. Outcomes are weighted by their age,
 ``w = 0.5 ** (age_days / half_life_days)``, and the reputation is the mean of the Beta
 posterior with a ``Beta(prior_wins, prior_losses)`` prior::
 
     score = (prior_wins + Σ w·win) / (prior_wins + prior_losses + Σ w)
 
-A channel without history scores the prior mean (0.5 with the defaults 2/2); a few lucky calls
-move it only part of the way, and an old record fades back toward the prior.
+**Shrinkage for few calls.** The prior is worth ``prior_wins + prior_losses`` calls (4 with the
+defaults 2/2, prior mean 0.5): a channel without history scores 0.5, one winning call 0.6, three
+straight wins 5/7 ≈ 0.71, and only a long record moves the score near 0 or 1. An old record fades
+back toward the prior.
 
 No look-ahead: an outcome counts only when ``outcome.ts < as_of`` (strictly), where ``ts`` is
-when the outcome became known (the close of that call's window), not when the call was made.
-Scoring a call at its own window close therefore never sees its own outcome or any later one;
-a test adds outcomes after ``as_of`` and checks that nothing changes.
+when the outcome became known, not when the call was made. Scoring a call at its own window
+close therefore never sees its own outcome or any later one; a test adds outcomes after
+``as_of`` and checks that nothing changes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-__all__ = ["CallOutcome", "Reputation", "source_reputation"]
+__all__ = ["REPUTATION_HORIZON_MINUTES", "CallOutcome", "Reputation", "call_outcomes", "source_reputation"]
 
 _SECONDS_PER_DAY = 86_400.0
+#: The horizon whose realised return is a call's outcome.
+REPUTATION_HORIZON_MINUTES = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +147,37 @@ def source_reputation(
         weighted_wins += w * win
     score = (prior_wins + weighted_wins) / (prior_wins + prior_losses + weight)
     return Reputation(score=score, calls=calls, wins=wins, weight=weight)
+
+
+def call_outcomes(rows: Iterable[Mapping[str, Any]], *,
+                  horizon_minutes: int = REPUTATION_HORIZON_MINUTES) -> list[CallOutcome]:
+    """One :class:`CallOutcome` per published call from ``signal_outcomes`` rows.
+
+    Parameters
+    ----------
+    rows
+        Rows with ``signal_id``, ``publisher``, ``channel``, ``published_at``, ``entry_ts`` and
+        ``return_<horizon_minutes>m`` (a fraction, net of costs); rows without a channel, an entry
+        or that return are skipped.
+    horizon_minutes
+        The horizon whose return is the outcome.
+
+    Returns
+    -------
+    list[CallOutcome]
+        Per signal, the row published first (then by publisher name): ``return_pct`` = 100 x the
+        return, ``ts`` = ``entry_ts + horizon_minutes + 1`` minutes (the end of the minute its
+        snapshot was taken in), sorted by ``ts`` then channel.
+    """
+    column = f"return_{horizon_minutes}m"
+    first: dict[Any, Mapping[str, Any]] = {}
+    for row in rows:
+        if row.get("channel") is None or row.get("entry_ts") is None or row.get(column) is None:
+            continue
+        held = first.get(row["signal_id"])
+        if held is None or (row["published_at"], row["publisher"]) < (held["published_at"], held["publisher"]):
+            first[row["signal_id"]] = row
+    known = timedelta(minutes=horizon_minutes + 1)
+    outcomes = [CallOutcome(row["entry_ts"] + known, str(row["channel"]), 100.0 * float(row[column]))
+                for row in first.values()]
+    return sorted(outcomes, key=lambda o: (o.ts, o.channel))

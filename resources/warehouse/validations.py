@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ml.social.reputation import CallOutcome
+from ml.social.reputation import REPUTATION_HORIZON_MINUTES, CallOutcome, call_outcomes
 from resources.warehouse.schema import (
     signal_deliveries,
+    signal_outcomes,
     signals,
     social_events,
     tokens,
@@ -70,13 +71,18 @@ class ValidationStore:
                 index_elements=["event_id", "chain", "address"]))
 
     def channel_outcomes(self, channel: str, before: datetime) -> list[CallOutcome]:
-        """Past calls of ``channel`` validated before ``before`` (the column type cuts the bound
-        instant like the stored ones, so both engines agree): their reaction is their outcome."""
-        query = select(validations.c.validated_at, validations.c.reaction_pct).where(
-            validations.c.channel == channel, validations.c.validated_at < before,
-            validations.c.reaction_pct.is_not(None))
+        """Realised outcomes of ``channel``'s published calls known before ``before``: the net
+        return at +15 min of each social signal in ``signal_outcomes``, one per call
+        (:func:`ml.social.reputation.call_outcomes`). The column type cuts the bound instant like
+        the stored ones, so both engines agree."""
+        o = signal_outcomes.c
+        horizon = timedelta(minutes=REPUTATION_HORIZON_MINUTES + 1)
+        ret = o[f"return_{REPUTATION_HORIZON_MINUTES}m"]
+        query = select(o.signal_id, o.publisher, o.channel, o.published_at, o.entry_ts, ret).where(
+            o.kind == "social", o.channel == channel, ret.is_not(None), o.entry_ts < before - horizon)
         with self.engine.connect() as connection:
-            return [CallOutcome(ts, channel, float(pct)) for ts, pct in connection.execute(query).all()]
+            rows = connection.execute(query).mappings().all()
+        return [c for c in call_outcomes(rows) if c.ts < before]
 
     def remember_token(self, *, chain: str, address: str, base_token: str, symbol: str | None,
                        first_seen: datetime) -> None:

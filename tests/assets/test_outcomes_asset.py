@@ -11,9 +11,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import materialize
+from dagster import AssetSelection, materialize
 
-from assets.outcomes import signal_outcomes, update_outcomes
+from assets.outcomes import outcomes_sound, signal_outcomes, update_outcomes
 from ml.evaluation.costs import DEFAULT_COSTS
 from ml.strategies.signal import MarketSignal
 from resources.clock import FrozenClock
@@ -21,7 +21,7 @@ from resources.dexscreener_sim import SimDexScreener
 from resources.publishers.outbox import Outbox
 from resources.social_resources import SimDexScreenerResource
 from resources.warehouse.engine import make_engine
-from resources.warehouse.outcomes import read_signal_outcomes, read_snapshots
+from resources.warehouse.outcomes import read_signal_outcomes, read_snapshots, upsert_outcomes
 from resources.warehouse.resource import WarehouseResource
 from resources.warehouse.store import Warehouse
 
@@ -186,11 +186,31 @@ def test_the_asset_materialises_on_the_frozen_clock(tmp_path: Path) -> None:
     resources = {"warehouse": WarehouseResource(url=url),
                  "dexscreener": SimDexScreenerResource(cache_path=str(tmp_path / "dex.sqlite"),
                                                        frozen_clock=at.isoformat())}
-    result = materialize([signal_outcomes], resources=resources)
+    result = materialize([signal_outcomes, outcomes_sound], resources=resources)
     assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["rows_checked"].value == 1
     (materialization,) = result.asset_materializations_for_node("signal_outcomes")
     metadata = materialization.metadata
     assert metadata["rows_updated"].value == 1 and metadata["as_of"].value == at.isoformat()
     assert json.loads(json.dumps(metadata["errors"].value)) == {}
     assert "| " + str(signal_id) + " | chat | market | bos |" in metadata["outcomes"].value
     assert row(store, signal_id, "chat")["exit_reason"] == "target"
+
+
+def test_the_check_fails_on_an_entry_before_publication(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    store = Warehouse(make_engine(url))
+    frame = read_signal_outcomes(store).drop("updated_at")
+    row = dict.fromkeys(frame.columns)
+    row.update(signal_id=7, publisher="chat", kind="market", strategy="bos", source="market", direction="long",
+               published_at=T0, entry_ts=T0 - MINUTE, entry_price=100.0, return_1m=0.01, missing=0, settled=False)
+    upsert_outcomes(store, pl.DataFrame([row]), now=T0)
+    resources = {"warehouse": WarehouseResource(url=url),
+                 "dexscreener": SimDexScreenerResource(cache_path=str(tmp_path / "dex.sqlite"),
+                                                       frozen_clock=(T0 + MINUTE).isoformat())}
+    result = materialize([signal_outcomes, outcomes_sound], selection=AssetSelection.checks(outcomes_sound),
+                         resources=resources, raise_on_error=False)
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["violations"].value == 1
+    assert "entry before publication" in check.metadata["examples"].value

@@ -1,12 +1,17 @@
-"""validations and tokens on both engines: idempotent writes, past outcomes compared at the
-stored precision, and what became of each validated call."""
+"""validations and tokens on both engines: idempotent writes, a channel's realised outcomes
+(from signal_outcomes) compared at the stored precision, and what became of each validated call."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
+import pytest
+
+from ml.signals.outcome_rows import OUTCOME_COLUMNS
 from resources.publishers.outbox import Outbox
 from resources.warehouse.engine import make_engine
+from resources.warehouse.outcomes import upsert_outcomes
 from resources.warehouse.social import SocialStore
 from resources.warehouse.validations import ValidationStore, stored_instant
 from streaming.events import Event
@@ -29,21 +34,38 @@ def test_a_call_is_recorded_once_and_its_token_remembered_once(warehouse_url: st
     store.record(_row(1, score=0.7))
     store.record(_row(1, score=0.1))  # a second run of the same call keeps the first row
     assert store.is_validated(1, "solana", MINT) and not store.is_validated(2, "solana", MINT)
-    assert [o.return_pct for o in store.channel_outcomes("alpha", T0 + timedelta(seconds=1))] == [4.0]
     for symbol in ("GEM", "OTHER"):
         store.remember_token(chain="solana", address=MINT, base_token=f"solana:{MINT}", symbol=symbol, first_seen=T0)
 
 
-def test_past_outcomes_are_compared_at_the_stored_precision_on_both_engines(warehouse_url: str) -> None:
-    store = ValidationStore(make_engine(warehouse_url))
-    validated = T0 + timedelta(microseconds=700)  # SQLite keeps 12:00:00.000, PostgreSQL .000700
-    store.record(_row(1, validated_at=validated))
-    store.record(_row(2, channel="beta", reaction=None))
-    assert store.channel_outcomes("alpha", validated) == []  # not before itself, on either engine
-    later = store.channel_outcomes("alpha", validated + timedelta(milliseconds=1))
-    assert [(o.channel, o.return_pct) for o in later] == [("alpha", 4.0)]
-    assert store.channel_outcomes("beta", T0 + timedelta(days=1)) == []  # no reaction: no outcome
-    assert stored_instant(validated) == T0
+def _outcome(signal_id: int, publisher: str, *, published: datetime, entry: datetime, r15: float | None,
+             channel: str | None = "alpha", kind: str = "social") -> dict:
+    row = dict.fromkeys(OUTCOME_COLUMNS)
+    row.update(signal_id=signal_id, publisher=publisher, kind=kind, strategy=kind, exchange="solana", symbol="GEM",
+               source="telegram", channel=channel, direction="long", published_at=published, entry_ts=entry,
+               return_15m=r15, missing=0, settled=r15 is not None)
+    return row
+
+
+def test_channel_outcomes_are_the_realised_returns_of_published_calls(warehouse_url: str) -> None:
+    engine = make_engine(warehouse_url)
+    store = ValidationStore(engine)
+    entry = T0 + timedelta(microseconds=700)  # SQLite keeps 12:00:00.000, PostgreSQL .000700
+    upsert_outcomes(engine, pl.DataFrame([
+        _outcome(1, "late", published=T0 + timedelta(seconds=50), entry=entry + timedelta(minutes=1), r15=-0.2),
+        _outcome(1, "early", published=T0 - timedelta(seconds=10), entry=entry, r15=0.04),  # counts, once
+        _outcome(2, "early", published=T0, entry=entry, r15=None),  # +15 min not known: no outcome
+        _outcome(3, "early", published=T0, entry=entry, r15=0.5, channel="beta"),
+        _outcome(4, "chat", published=T0, entry=entry, r15=0.5, kind="market", channel=None),
+    ]), now=T0)
+    known = entry + timedelta(minutes=16)  # the end of the minute of its +15 min snapshot
+    assert store.channel_outcomes("alpha", known) == []  # not before it is known, on either engine
+    (outcome,) = store.channel_outcomes("alpha", known + timedelta(milliseconds=1))
+    assert (outcome.channel, outcome.return_pct) == ("alpha", pytest.approx(4.0))
+    assert stored_instant(outcome.ts) == stored_instant(known)  # entry_ts as each engine keeps it, + 16 min
+    assert [o.return_pct for o in store.channel_outcomes("beta", T0 + timedelta(days=1))] == [50.0]
+    assert store.channel_outcomes("gamma", T0 + timedelta(days=1)) == []
+    assert stored_instant(entry) == T0
 
 
 def test_calls_of_events_joins_each_call_to_its_event_key_and_deliveries(warehouse_url: str) -> None:

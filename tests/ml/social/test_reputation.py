@@ -113,3 +113,26 @@ def test_a_recent_win_never_lowers_and_a_recent_loss_never_raises(
     assert (
         source_reputation([*outcomes, outcome(days, -25)], channel="alpha", as_of=T0).score <= base
     )
+
+
+def test_call_outcomes_take_each_calls_first_publication_at_the_reputation_horizon() -> None:
+    from ml.social.reputation import REPUTATION_HORIZON_MINUTES, call_outcomes
+
+    minute = timedelta(minutes=1)
+
+    def row(signal_id: int, publisher: str, published_s: int, r15: float | None, **over: object) -> dict:
+        base = {"signal_id": signal_id, "publisher": publisher, "channel": "alpha",
+                "published_at": T0 + timedelta(seconds=published_s), "entry_ts": T0 + timedelta(seconds=published_s) + minute,
+                "return_15m": r15}
+        return {**base, **over}
+
+    rows = [row(1, "b", 30, -0.10), row(1, "a", 30, 0.05), row(1, "c", 10, 0.02),  # c published first
+            row(2, "a", 0, None), row(3, "a", 0, 0.3, channel=None), row(4, "a", 0, 0.3, entry_ts=None),
+            row(5, "a", 0, -0.004, channel="beta")]
+    outcomes = call_outcomes(rows)
+    assert REPUTATION_HORIZON_MINUTES == 15
+    assert [(o.channel, o.return_pct) for o in outcomes] == [("beta", pytest.approx(-0.4)), ("alpha", pytest.approx(2.0))]
+    assert outcomes[1].ts == T0 + timedelta(seconds=10) + minute + 16 * minute
+    # a call that went nowhere after fees (-0.4 %) is a loss: the prior 2/2 moves to 2/5
+    beta = source_reputation(outcomes, channel="beta", as_of=T0 + timedelta(hours=1), half_life_days=1e9)
+    assert beta.score == pytest.approx(2 / 5) and (beta.calls, beta.wins) == (1, 0)
