@@ -144,3 +144,16 @@ def test_no_digest_entry_sends_nothing_and_a_missing_token_fails_clearly(tmp_pat
         error = run_digest(sqlite_url, missing, tmp_path, standin.base_url, config)
         assert error is not None and "set the environment variable NO_SUCH_TOKEN" in error
         assert standin.calls_to("sendMessage") == []
+
+
+def test_empty_warehouse_materialises_without_plots(sqlite_url: str) -> None:
+    from assets.paper import paper_accounts
+
+    resources = {"warehouse": WarehouseResource(url=sqlite_url)}
+    result = materialize([scorecards, paper_accounts], resources=resources,
+                         run_config={"ops": {"scorecards": {"config": {"as_of": "2024-03-02T00:00:00Z"}}}})
+    assert result.success
+    cards = result.asset_materializations_for_node("scorecards")[0].metadata
+    assert cards["published"].value == 0 and "mean_return_by_strategy" not in cards
+    paper = result.asset_materializations_for_node("paper_accounts")[0].metadata
+    assert paper["positions"].value == 0 and not any(name.startswith("equity_") for name in paper)
