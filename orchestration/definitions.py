@@ -25,9 +25,11 @@ from assets.model_checks import build_xgb_model_checks, predictions_models_usabl
 from assets.models import features, predictions, regime_model, xgb_models
 from assets.mtf import build_mtf_asset
 from assets.outcomes import outcomes_sound, signal_outcomes
+from assets.paper import paper_accounts
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
 from assets.reports import build_risk_report_asset, build_walk_forward_report_asset
+from assets.scorecards import scorecards
 from ml.features.segments import SEGMENT_IDS
 from orchestration.jobs import (
     AssetJob,
@@ -37,10 +39,13 @@ from orchestration.jobs import (
     derivatives_job,
     markets_job,
     model_features_job,
+    paper_accounts_job,
     publish_schedule,
     publish_signals_job,
     regime_training_job,
     report_jobs,
+    scorecard_digest_job,
+    scorecards_job,
     signal_outcomes_job,
     validate_calls_job,
     xgb_training_job,
@@ -49,6 +54,7 @@ from orchestration.partitions import SEGMENTS_PATH, candle_partitions, segment_p
 from orchestration.schedules import (
     build_schedules,
     model_schedules,
+    paper_schedules,
     report_schedules,
     signal_outcomes_schedule,
 )
@@ -157,16 +163,17 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
     retention_job = build_retention_job(settings.retention_1m_days)
     validate_job, publish_job = validate_calls_job(), publish_signals_job()
     reports, report_job_defs, report_schedule_defs = _reports(settings)
-    outcomes_job = signal_outcomes_job()
+    outcomes_job, digest_job = signal_outcomes_job(), scorecard_digest_job()
     return Definitions(
         assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
-                features, regime_model, xgb_models, predictions, *reports, signal_outcomes],
+                features, regime_model, xgb_models, predictions, *reports, signal_outcomes, paper_accounts, scorecards],
         asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable, outcomes_sound],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
               validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
-              *report_job_defs, outcomes_job],
+              *report_job_defs, outcomes_job, paper_accounts_job,
+              scorecards_job, digest_job],
         sensors=[build_social_events_sensor(validate_job)],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
@@ -175,7 +182,8 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
         ), publish_schedule(publish_job),
             *model_schedules(features_job=model_features_job, xgb_job=xgb_training_job,
                              regime_job=regime_training_job, segments=list(SEGMENT_IDS)),
-            *report_schedule_defs, signal_outcomes_schedule(outcomes_job)],
+            *report_schedule_defs, signal_outcomes_schedule(outcomes_job),
+            *paper_schedules(paper_job=paper_accounts_job, scorecards_job=scorecards_job, digest_job=digest_job)],
         resources=resources,
     )
 

@@ -17,6 +17,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.scorecards import send_scorecard_digest
 from assets.social_ops import publish_signals_op, validate_calls_op
 from resources.warehouse.resource import WarehouseResource
 
@@ -133,6 +134,24 @@ xgb_training_job = define_asset_job(
 regime_training_job = define_asset_job(
     "regime_training_job", selection=AssetSelection.assets("regime_model"), tags=MARKET_LANE,
     description="Refit the HMM regime model of every segment (run config: window_days, default 60).")
+
+
+# -- paper accounts and scorecards (issue 11) -------------------------------------------------------
+paper_accounts_job = define_asset_job(
+    "paper_accounts_job", selection=AssetSelection.assets("paper_accounts"), tags=MARKET_LANE,
+    description="Fill the market signals each publisher sent in its paper account (incremental).")
+scorecards_job = define_asset_job(
+    "scorecards_job", selection=AssetSelection.assets("scorecards"), tags=MARKET_LANE,
+    description="Scorecards of the signals published over the last days (run config: days, default 30).")
+
+
+def scorecard_digest_job() -> JobDefinition:
+    @job(name="scorecard_digest_job", description="The previous UTC day's scorecard to the digest chat of the "
+         "sources config (run config: day).", executor_def=in_process_executor, tags=MARKET_LANE)
+    def _scorecard_digest_job() -> None:
+        send_scorecard_digest()
+
+    return _scorecard_digest_job
 
 
 # -- signal outcomes (issue 11) ---------------------------------------------------------------------

@@ -106,6 +106,37 @@ def model_schedules(*, features_job: AssetJob, xgb_job: AssetJob, regime_job: As
     ]
 
 
+# -- paper accounts and scorecards (issue 11) -------------------------------------------------------
+#: Every five minutes, in UTC: the paper accounts catch up with the signals sent and the 1m candles stored.
+PAPER_ACCOUNTS_CRON = "*/5 * * * *"
+
+
+#: Hourly scorecards; the digest of the previous UTC day at 00:05 UTC, once its signals' +15 min have passed.
+SCORECARDS_CRON = "15 * * * *"
+DIGEST_CRON = "5 0 * * *"
+
+
+def digest_schedule(job_def: JobDefinition) -> ScheduleDefinition:
+    """One digest per UTC day: the run key is the day reported, so a day is never sent twice by the schedule."""
+
+    @schedule(name="scorecard_digest_schedule", job=job_def, cron_schedule=DIGEST_CRON, execution_timezone="UTC")
+    def scorecard_digest_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+        return RunRequest(run_key=f"digest:{day}",
+                          run_config={"ops": {"send_scorecard_digest": {"config": {"day": day}}}})
+
+    return scorecard_digest_schedule
+
+
+def paper_schedules(*, paper_job: AssetJob, scorecards_job: AssetJob,
+                    digest_job: JobDefinition) -> list[ScheduleDefinition]:
+    return [ScheduleDefinition(name="paper_accounts_schedule", job=paper_job, cron_schedule=PAPER_ACCOUNTS_CRON,
+                               execution_timezone="UTC"),
+            ScheduleDefinition(name="scorecards_schedule", job=scorecards_job, cron_schedule=SCORECARDS_CRON,
+                               execution_timezone="UTC"),
+            digest_schedule(digest_job)]
+
+
 def signal_outcomes_schedule(job_def: AssetJob) -> ScheduleDefinition:
     """Every minute: a horizon closes with each minute, and a social call's snapshot must be taken
     inside its minute (see ``assets/outcomes.py``)."""

@@ -127,11 +127,25 @@ class SpamConfig(_Frozen):
     wave_similarity: float = Field(default=0.9, gt=0, le=1)
 
 
+class DigestConfig(_Frozen):
+    """The daily scorecard digest: how the signals published on the previous UTC day did, sent to
+    one Telegram chat through the Bot API."""
+
+    enabled: bool = True
+    chat_id: str = Field(description="Telegram chat id or @channel")
+    chat_kind: Literal["private", "group", "channel"] = "channel"
+    token_env: str = Field(default="SIGNALWORKS_TELEGRAM_BOT_TOKEN", description="env var with the bot token")
+    horizon_minutes: Literal[1, 2, 3, 5, 10, 15] = Field(default=15, description="horizon the digest ranks by")
+    group_by: tuple[Literal["strategy", "symbol", "source", "publisher"], ...] = ("strategy",)
+    top: PositiveInt = Field(default=10, description="most groups listed as best and as worst")
+
+
 class SignalworksSocialConfig(_Frozen):
     """The whole ``config/sources.yaml``."""
 
     sources: SourcesConfig = SourcesConfig()
     publishers: tuple[PublisherConfig, ...] = (PublisherConfig(name="console", kind="console"),)
+    digest: DigestConfig | None = Field(default=None, description="daily scorecard digest (none: not sent)")
     spam: SpamConfig = SpamConfig()
     validation_threshold: float = Field(default=0.6, ge=0, le=1)
     max_signal_age_s: PositiveFloat = Field(

@@ -33,6 +33,14 @@ No look-ahead: a decision at minute ``T`` reads marks up to ``T`` and the candle
 exits in candle ``T`` read that candle only, and marks read closes up to ``T + 1m``. Changing
 candles opening at or after ``t`` therefore changes no trade closed, rejection decided or mark
 made at or before ``t``. The result is a function of its inputs only (no clock, no randomness).
+
+**Resuming.** An account that had no open position at a mark time ``at`` is fully described there
+by :class:`PaperState` (equity, peak, the UTC day and its starting equity, the day's halt and the
+drawdown stop), which :func:`state_after` rebuilds from the marks up to ``at``. ``simulate(...,
+resume=state)`` then ignores candles opening before ``at`` and carries on from that state: given the
+signals not decided before ``at``, it yields the same trades, rejections and marks after ``at`` as
+one simulation over everything (marks that repeat the previous mark unchanged aside, since the
+timeline is the minutes with candles of the signalled markets).
 """
 
 from __future__ import annotations
@@ -114,6 +122,24 @@ class PaperConfig:
 
 
 @dataclass(frozen=True)
+class PaperState:
+    """A flat account (no open position) after the marks up to ``at`` (a mark time, UTC).
+
+    ``day`` is the UTC day of the last candle marked (None before any mark), ``day_start`` that
+    day's starting equity, ``halted`` whether the daily loss limit was hit that day, ``stopped``
+    whether the drawdown stop was ever hit.
+    """
+
+    at: datetime
+    equity: float
+    peak: float
+    day: date | None
+    day_start: float
+    halted: bool
+    stopped: bool
+
+
+@dataclass(frozen=True)
 class PaperResult:
     """``trades`` (closed positions, by exit time), ``rejections`` (by decision time) and the
     per-minute ``equity`` curve (see the module docstring); schemas ``TRADES_SCHEMA``,
@@ -150,7 +176,7 @@ Candle = tuple[float, float, float, float]
 
 
 def simulate(signals: Sequence[MarketSignal], candles_1m: pl.DataFrame,
-             config: PaperConfig = PaperConfig()) -> PaperResult:
+             config: PaperConfig = PaperConfig(), *, resume: PaperState | None = None) -> PaperResult:
     """Paper-trade ``signals`` over ``candles_1m`` in one account (rules in the module docstring).
 
     Parameters
@@ -163,6 +189,9 @@ def simulate(signals: Sequence[MarketSignal], candles_1m: pl.DataFrame,
         be ``1m`` throughout. Other markets' candles are ignored.
     config
         The account.
+    resume
+        Carry on from this flat state (see "Resuming" in the module docstring): candles opening
+        before ``resume.at`` are ignored; pass only the signals not decided before it.
 
     Raises
     ------
@@ -171,6 +200,8 @@ def simulate(signals: Sequence[MarketSignal], candles_1m: pl.DataFrame,
     """
     ordered = sorted(signals, key=_trigger_order)
     wanted = {(s.exchange, s.symbol) for s in ordered}
+    if resume is not None:
+        candles_1m = candles_1m.filter(pl.col("ts") >= resume.at)
     by_market = _candles_by_market(candles_1m, wanted)
     times = {m: sorted(c) for m, c in by_market.items()}
 
@@ -198,6 +229,10 @@ def simulate(signals: Sequence[MarketSignal], candles_1m: pl.DataFrame,
     day_start = equity
     halted_day: date | None = None
     stopped = False
+    if resume is not None:
+        cash = equity = resume.equity
+        peak, day, day_start, stopped = resume.peak, resume.day, resume.day_start, resume.stopped
+        halted_day = resume.day if resume.halted else None
     open_positions: list[_Position] = []
     last_close: dict[Market, tuple[datetime, float]] = {}
     trades: list[dict[str, object]] = []
@@ -257,6 +292,44 @@ def simulate(signals: Sequence[MarketSignal], candles_1m: pl.DataFrame,
         rejections=pl.DataFrame(rejections, schema=REJECTIONS_SCHEMA).sort("decided_at", maintain_order=True),
         equity=pl.DataFrame(curve, schema=EQUITY_SCHEMA),
     )
+
+
+def state_after(equity: pl.DataFrame, at: datetime, config: PaperConfig = PaperConfig()) -> PaperState:
+    """The account's state after its marks up to and including ``at``, replayed as :func:`simulate`
+    keeps it (marks repeating the previous one may be missing: they change nothing).
+
+    Parameters
+    ----------
+    equity
+        Marks of one account (``EQUITY_SCHEMA``; ``ts`` is the mark time, the marked candle's close).
+    at
+        A mark time at which the account had no open position (the last mark at or before ``at``
+        must show ``open_positions == 0``).
+
+    Raises
+    ------
+    ValueError
+        When a position was open at the last mark at or before ``at``.
+    """
+    marks = equity.filter(pl.col("ts") <= at).sort("ts")
+    value = peak = day_start = config.starting_equity
+    day: date | None = None
+    halted_day: date | None = None
+    stopped = False
+    for ts, mark in marks.select("ts", "equity").iter_rows():
+        candle_day = (ts - ONE_MINUTE).date()
+        if candle_day != day:
+            day, day_start = candle_day, value
+        value = mark
+        peak = max(peak, value)
+        stopped = stopped or value <= peak * (1.0 - config.max_drawdown)
+        if value <= day_start * (1.0 - config.daily_loss_limit):
+            halted_day = day
+    open_positions = int(marks["open_positions"][-1]) if marks.height else 0
+    if open_positions:
+        raise ValueError(f"{open_positions} position(s) open at {at}: an account resumes only when flat")
+    return PaperState(at=at, equity=value, peak=peak, day=day, day_start=day_start,
+                      halted=day is not None and halted_day == day, stopped=stopped)
 
 
 def _trigger_order(signal: MarketSignal) -> tuple[object, ...]:

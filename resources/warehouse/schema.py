@@ -424,3 +424,49 @@ signal_snapshots = Table(
     Column("pair_address", String(128)),
     PrimaryKeyConstraint("signal_id", "minute_ts", name="signal_snapshots_pkey"),
 )
+
+# -- paper accounts (issue 11) -------------------------------------------------------------------
+
+#: What happened to each published market signal in its publisher's simulated account: rejected
+#: (``reason`` = why), ``open`` (still held at the newest candle; the exit columns show the mark) or
+#: ``closed`` (``reason`` = stop | target | expiry). ``config_version`` identifies the account rules.
+paper_positions = Table(
+    "paper_positions",
+    metadata,
+    Column("publisher", String(64), nullable=False),
+    Column("signal_id", BigInteger, nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("exchange", String(32), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("trigger_ts", UtcTimestamp(), nullable=False),
+    Column("decided_at", UtcTimestamp(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(32)),
+    Column("entry_ts", UtcTimestamp()),
+    Column("entry_price", Float(53)),
+    Column("exit_ts", UtcTimestamp()),
+    Column("exit_price", Float(53)),
+    Column("quantity", Float(53)),
+    Column("notional", Float(53)),
+    Column("costs", Float(53)),
+    Column("pnl", Float(53)),
+    Column("net_return", Float(53)),
+    Column("config_version", String(16), nullable=False),
+    PrimaryKeyConstraint("publisher", "signal_id", name="paper_positions_pkey"),
+)
+Index("paper_positions_decided", paper_positions.c.publisher, paper_positions.c.decided_at)
+
+#: Each account's equity marks (mark time = the marked candle's close, UTC); a mark that repeats
+#: the previous one unchanged is not stored.
+paper_equity = Table(
+    "paper_equity",
+    metadata,
+    Column("publisher", String(64), nullable=False),
+    Column("ts", UtcTimestamp(), nullable=False),
+    Column("equity", Float(53), nullable=False),
+    Column("cash", Float(53), nullable=False),
+    Column("open_positions", Integer, nullable=False),
+    Column("config_version", String(16), nullable=False),
+    PrimaryKeyConstraint("publisher", "ts", name="paper_equity_pkey"),
+)
