@@ -1,6 +1,6 @@
 """Paper accounts: each publisher's simulated positions and equity marks.
 
-Revision ID: 0008_paper_accounts
+Revision ID: 0009_paper_accounts
 Revises: 0008_signal_outcomes
 Create Date: 2026-12-06
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from resources.warehouse.schema import UtcTimestamp
 
-revision = "0008_paper_accounts"
+revision = "0009_paper_accounts"
 down_revision = "0008_signal_outcomes"
 branch_labels = None
 depends_on = None
