@@ -29,6 +29,7 @@ The model, per token:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -349,6 +350,19 @@ class SimDexScreener:
     def best_pair(self, chain: str, address: str) -> PairSnapshot | None:
         """The most liquid simulated pair, or ``None`` when not listed."""
         return most_liquid(self.token_pairs(chain, address), address)
+
+    def pair(self, chain: str, pair_address: str) -> PairSnapshot | None:
+        """The simulated pair ``pair_address``: the main pair, now, of a token derived from the
+        pair address (a pure function of seed, chain and pair address, like everything here),
+        shown under the asked pair address; ``None`` when that token is not listed."""
+        profile = CHAINS.get(chain)
+        if profile is None:
+            return None
+        token = _address_like(profile.family, _digest(self.seed, "pair-token", chain, _canonical(chain, pair_address)))
+        if not self.is_listed(chain, pair_address):
+            return None
+        pairs = self.token_pairs(chain, token)
+        return dataclasses.replace(pairs[0], pair_address=pair_address) if pairs else None
 
     def _pairs(self, chain: str, address: str, now: datetime) -> list[PairSnapshot]:
         listing = self.listing(chain, address, now)

@@ -359,6 +359,8 @@ class MessageContext:
         if chain is None:
             hit = rules.words.get(words[-1])
             chain = hit[0] if hit is not None and hit[1] >= STRONG_WEIGHT else None
+        if len(words) > 1 and sentence_weight(words, len(words) - 1, words[-1], 1) == 0:
+            return None  # "not on Base 0x...", "from ETH 0x...": not where the token lives
         return chain if chain is not None and rules.family.get(chain) == "evm" else None
 
     def _word_hits(self) -> list[tuple[int, str, int, str]]:

@@ -38,7 +38,8 @@ LAUNCH_VERBS = frozenset(
      "lanzamos", "lançado", "solo", "só", "上线"}
 )
 ORIGIN_WORDS = frozenset(
-    {"from", "than", "unlike", "vs", "gas", "fees", "fee", "gwei", "bridged", "bridge", "от", "desde"}
+    {"from", "than", "unlike", "vs", "gas", "fees", "fee", "gwei", "bridged", "bridge", "от", "desde",
+     "not", "no", "never", "не", "нет"}
 )
 
 def sentence_weight(words: list[str], index: int, key: str, weight: int) -> int:

@@ -1,0 +1,48 @@
+"""Validation resolves a call on a chart link's pair to the pair's token (DexScreener twin)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from assets.validation import validate_calls
+from orchestration.settings import Settings
+from resources.dexscreener_sim import SimDexScreener
+from resources.social_config import load_social_config
+from resources.warehouse.social import SocialStore
+from streaming.events import Event
+
+SOL_PAIR = "BCDdHonby65iduz3Ev3c9v5XjNkzyu5e56KRFHpBM4T9"  # raydium USD1/USDC (recorded pair)
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _validate(tmp_path: Path, sim: SimDexScreener) -> list[dict]:
+    config = tmp_path / "sources.yaml"
+    config.write_text(yaml.safe_dump({"sources": {"replay": {"window_s": 1.0, "channels": [{"id": "alpha"}]}},
+                                      "publishers": [], "validation_threshold": 0.3}))
+    settings = Settings(home=tmp_path, social_config=config)
+    store = SocialStore.from_url(settings.warehouse_url)
+    event = Event.from_message(source="replay", channel="alpha", message_id="1", author="a",
+                               text=f"chart https://dexscreener.com/solana/{SOL_PAIR}", ts=NOW)
+    assert [(t.address, t.kind) for t in event.tokens] == [(SOL_PAIR, "pair")]
+    (event_id,) = store.append([event.to_record()])
+    report = validate_calls([event_id], store=store, engine=store.engine, fresh=sim, cached=None,
+                            config=load_social_config(settings.social_config), clock=lambda: NOW,
+                            sleep=lambda _s: None)
+    return report.rows
+
+
+def test_a_pair_call_is_validated_as_the_pairs_token(tmp_path: Path) -> None:
+    sim = SimDexScreener(seed=42, clock=lambda: NOW, unknown_fraction=0.0)
+    pair = sim.pair("solana", SOL_PAIR)
+    assert pair is not None
+    (row,) = _validate(tmp_path, sim)
+    assert (row["chain"], row["address"]) == ("solana", pair.base_address)
+
+
+def test_an_unknown_pair_stays_as_it_was_written(tmp_path: Path) -> None:
+    sim = SimDexScreener(seed=42, clock=lambda: NOW, unknown_addresses={SOL_PAIR})
+    (row,) = _validate(tmp_path, sim)
+    assert row["address"] == SOL_PAIR
