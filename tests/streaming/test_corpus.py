@@ -166,3 +166,4 @@ def test_class_corpus_precision_recall_and_chain_accuracy(capsys: pytest.Capture
     for category in CLASSES:  # every class on its own, so one cannot hide behind the others
         part = score([item for item in items if item["category"] == category])
         assert part.precision >= CLASS_MIN_PRECISION and part.recall >= CLASS_MIN_RECALL, (category, part.errors)
+        assert part.chain_accuracy >= CLASS_MIN_CHAIN_ACCURACY, (category, part.errors)

@@ -63,6 +63,8 @@ def test_chain_from_dex_and_launchpad_names(text: str, chain: str) -> None:
     ("text", "chain"),
     [
         (f"以太坊 新币 {TOKEN}", "ethereum"),
+        (f"以太坊新币{TOKEN}刚上线", "ethereum"),  # no spaces: CJK words match inside the text
+        (f"这是币安智能链上的新币 {TOKEN}", "bsc"),
         (f"币安智能链 合约：{TOKEN}", "bsc"),
         (f"Base链 {TOKEN}", "base"),
         (f"Токен на Эфириуме {TOKEN}", "ethereum"),
@@ -149,6 +151,8 @@ def test_a_cost_or_origin_chain_never_beats_the_launch_chain(cost: str, home: st
         f"кошелёк: {WALLET}",
         f"开发者钱包：{SOL_WALLET}",
         f"钱包地址：{WALLET}",
+        f"项目方钱包：{SOL_WALLET}",  # CJK labels match as the end of the word before
+        f"转账到{WALLET}",
         f"Billetera del dev: {WALLET}",
         f"Carteira do dev: {SOL_WALLET}",
         f"Geliştirici cüzdanı: {WALLET}",
