@@ -57,11 +57,12 @@ def test_the_client_and_the_twin_both_look_pairs_up(client: DexScreenerClient) -
     assert isinstance(client, PairLookup) and isinstance(SimDexScreener(), PairLookup)
 
 
-def test_the_twin_resolves_a_pair_to_a_token_deterministically() -> None:
+def test_the_twin_knows_the_pairs_it_has_shown() -> None:
     sim = SimDexScreener(seed=3, clock=lambda: NOW, unknown_fraction=0.0)
-    pair = sim.pair("solana", SOL_PAIR)
-    assert pair is not None and pair.pair_address == SOL_PAIR and pair.base_address != SOL_PAIR
-    assert sim.best_pair("solana", pair.base_address) is not None  # the token is listed too
-    assert SimDexScreener(seed=3, clock=lambda: NOW, unknown_fraction=0.0).pair("solana", SOL_PAIR) == pair
-    assert SimDexScreener(unknown_addresses={SOL_PAIR}, clock=lambda: NOW).pair("solana", SOL_PAIR) is None
-    assert sim.pair("tron", SOL_PAIR) is None
+    assert sim.pair("bsc", BSC_PAIR) is None  # never shown: no pair (the API's answer for a token)
+    shown = sim.token_pairs("bsc", USD1_BSC)
+    assert shown
+    for snapshot in shown:
+        assert sim.pair("bsc", snapshot.pair_address) == snapshot
+        assert sim.pair("bsc", snapshot.pair_address.upper().replace("0X", "0x")) == snapshot
+    assert sim.pair("tron", shown[0].pair_address) is None
