@@ -30,8 +30,15 @@ from ml.social.calls import (
     validation_timeline,
 )
 from ml.social.scoring import ScoringParams
-from ml.social.validation import SpamRules, Verdict, signal_of, validate_call
-from resources.dexscreener import DexScreenerSource, PairSnapshot
+from ml.social.validation import (
+    SpamRules,
+    Verdict,
+    is_pair_call,
+    on_pair_token,
+    signal_of,
+    validate_call,
+)
+from resources.dexscreener import DexScreenerSource, PairLookup, PairSnapshot
 from resources.exchanges.errors import MarketDataError
 from resources.publishers.outbox import Outbox
 from resources.social_config import SignalworksSocialConfig
@@ -89,7 +96,8 @@ def validate_calls(
     outbox = Outbox(engine)
     rules = spam_rules(config)
     report = ValidationReport()
-    calls = calls_of(store.by_ids(event_ids), window_and_weight(config))
+    calls = _distinct([_resolve_pair(call, fresh, report)
+                       for call in calls_of(store.by_ids(event_ids), window_and_weight(config))])
     pending = [c for c in calls if not validations.is_validated(c.event.event_id, c.chain, c.address)]
     report.already = len(calls) - len(pending)
     pending = [_resolve_evm_chain(call, cached or fresh, report) for call in pending]
@@ -125,6 +133,28 @@ def validate_calls(
                 on_enqueued(signal_id)
     report.cache_hit_rate = cached.hit_rate if cached is not None else None
     return report
+
+
+def _resolve_pair(call: Call, dex: Any, report: ValidationReport) -> Call:
+    """A call on a DEX pair address (a chart link's pool) becomes a call on the pair's token,
+    through DexScreener's pairs endpoint; it stays as it is when the pair is unknown."""
+    if call.chain == "evm" or not isinstance(dex, PairLookup) or not is_pair_call(call):
+        return call
+    try:
+        pair = dex.pair(call.chain, call.address)
+    except (MarketDataError, ValueError) as error:
+        _failed(call, error, report)
+        return call
+    return on_pair_token(call, pair.base_address if pair is not None else None)
+
+
+def _distinct(calls: list[Call]) -> list[Call]:
+    """One call per (event, chain, token): a message with a token and its pair is one call."""
+    seen: dict[tuple[int, str, str], Call] = {}
+    for call in calls:
+        address = call.address.lower() if call.address.startswith("0x") else call.address
+        seen.setdefault((call.event.event_id, call.chain, address), call)
+    return list(seen.values())
 
 
 def _resolve_evm_chain(call: Call, dex: Any, report: ValidationReport) -> Call:

@@ -4,7 +4,10 @@ The stream is seeded and mixes what a listener hears: chatter and perp-signal po
 addresses (70 %), token calls in the shapes of real call posts (20 %: call bots with many
 links, KOL one-liners, Discord Markdown, explorer and chart links) built around real
 addresses from ``token_lists/address_ground_truth.csv``, and spam (10 %: long link-heavy
-texts, tx hashes, wallets). Calls repeat addresses, as channels do.
+texts, tx hashes, wallets). Calls repeat addresses, as channels do. Four of the ten call shapes
+are those of issue 12: a pair link with a percent-encoded search link, a JSON payload naming
+the chain, a buy-bot post with a buyer's ``/address/`` link and a ``⛓️`` column, and a
+two-chain sentence with a holder list.
 
 Reported: messages per second for :func:`streaming.extract.extract_tokens` and for the whole
 :meth:`streaming.events.Event.from_message` (extraction plus the content digest), in steady
@@ -39,6 +42,9 @@ EVM = (
     ("bsc", "0x2144EE54286bA4461292Dc6f517049033eb95823"), ("base", "0x461DEb53515CaC6c923EeD9Eb7eD5Be80F4e0b07"),
 )
 DEPLOYER = "TSLvdd1pWpHVjahSpsvCXUbgwsL3JAcvokwaKt1eokM"
+# Recorded Raydium/Meteora pairs (token_lists/address_ground_truth.csv, from the DexScreener recordings).
+SOLANA_PAIRS = ("BCDdHonby65iduz3Ev3c9v5XjNkzyu5e56KRFHpBM4T9", "4qpDaAUb5oUrFH7EomqoEvvTjQeh9D4svZ48sUk7JVrk",
+                "7M6U5dMcQF4MxfN344D9M9tKCnf35DnJqABrbQawvSv2")
 CHATTER = (
     "gm frens ☕", "SOL looks ready to send, BTC dominance dropping 📉", "who's still holding?",
     "anyone got the CA for the cat coin? chart looked insane 📈", "LFG 🚀🚀🚀", "rugged again 💀",
@@ -55,7 +61,7 @@ CHATTER = (
 
 
 def _call(rng: random.Random, solana: Callable[[], str], evm: Callable[[], tuple[str, str]]) -> str:
-    kind = rng.randrange(6)
+    kind = rng.randrange(10)
     if kind == 0:
         m = solana()
         return (f"🤖 0xBot AI Agent | Solana Network\n🏖 Meme | Pump💊\n\n🛒 Token Address:\n{m}\n\n"
@@ -70,7 +76,19 @@ def _call(rng: random.Random, solana: Callable[[], str], evm: Callable[[], tuple
         return f"aping this rn {solana()} 🚀🚀 nfa"
     if kind == 2:
         return f"**CA:** `{solana()}`\n> dev doxxed, LP burned 🔥"
+    if kind == 6:  # a pair link and a percent-encoded search link (issue 12 shapes)
+        m = solana()
+        return (f"chart https://dexscreener.com/solana/{SOLANA_PAIRS[rng.randrange(len(SOLANA_PAIRS))]}\n"
+                f"search https://x.com/search?q=%24GEM%20{m}&f=live")
     chain, address = evm()
+    if kind == 7:
+        return f'{{"ca": "{address}", "chain": "{chain}", "mc": 48000}}'
+    if kind == 8:
+        host = "bscscan.com" if chain == "bsc" else "basescan.org"
+        return (f"🟢 Buy!\n💵 0.8 ETH\n👤 https://{host}/address/0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045\n"
+                f"🪙 https://{host}/token/{address}\n⛓️ {chain.upper()}")
+    if kind == 9:
+        return f"gas on ETH is insane so we launched on {chain.upper()}\nCA: {address}\nTop holders:\n1. {DEPLOYER} 4%"
     if kind == 3:
         return f"🔥 New gem\nCA: {address}\nChart: https://dexscreener.com/{chain}/{address.lower()}"
     if kind == 4:

@@ -30,6 +30,7 @@ from resources.dexscreener_pairs import (
     METADATA_FIELDS,
     PRICE_FIELDS,
     DexScreenerSource,
+    PairLookup,
     PairSnapshot,
     most_liquid,
     pair_from_json,
@@ -60,6 +61,7 @@ __all__ = [
     "PRICE_FIELDS",
     "DexScreenerClient",
     "DexScreenerSource",
+    "PairLookup",
     "PairSnapshot",
     "most_liquid",
     "pair_from_json",
@@ -209,6 +211,21 @@ class DexScreenerClient:
     def best_pair(self, chain: str, address: str) -> PairSnapshot | None:
         """The most liquid pair with ``address`` as base token, or ``None`` (see :func:`most_liquid`)."""
         return most_liquid(self.token_pairs(chain, address), address)
+
+    def pair(self, chain: str, pair_address: str) -> PairSnapshot | None:
+        """The pair (pool) ``pair_address`` on ``chain`` (``GET /latest/dex/pairs/{chain}/{pair}``).
+
+        A chart link names a pair, not a token: its ``base_address`` is the token traded.
+        ``None`` when DexScreener does not know the pair (an address that is a token, say).
+
+        Raises
+        ------
+        PermanentError, RetriesExhaustedError
+            As :meth:`token_pairs`.
+        """
+        path = f"/latest/dex/pairs/{chain}/{quote(_check(chain, pair_address), safe='')}"
+        pairs = self._pairs(path)
+        return next((p for p in pairs if same_address(p.pair_address, pair_address)), None)
 
     def _pairs(self, path: str) -> list[PairSnapshot]:
         def attempt() -> list[PairSnapshot]:

@@ -115,6 +115,15 @@ class DexScreenerSource(Protocol):
         ...
 
 
+@runtime_checkable
+class PairLookup(Protocol):
+    """A source that resolves a DEX pair (pool) address to its pair (the client and its twin)."""
+
+    def pair(self, chain: str, pair_address: str) -> PairSnapshot | None:
+        """The pair ``pair_address`` on ``chain``, ``None`` when DexScreener does not know it."""
+        ...
+
+
 def same_address(a: str, b: str) -> bool:
     """Whether two addresses are equal: EVM ``0x`` addresses ignore case, others do not."""
     if a.startswith(("0x", "0X")) and b.startswith(("0x", "0X")):

@@ -1,6 +1,7 @@
 """Offline twin of :class:`resources.dexscreener.DexScreenerClient`: memecoin-like DEX pairs.
 
-:class:`SimDexScreener` answers ``token_pairs``, ``tokens`` and ``best_pair`` with the same
+:class:`SimDexScreener` answers ``token_pairs``, ``tokens``, ``best_pair`` and ``pair`` (a pair it
+has shown, looked up by its address) with the same
 :class:`~resources.dexscreener.PairSnapshot` objects as the live client, as a pure function of
 ``(seed, chain, address, minutes since the epoch)`` (values change once a minute; only
 ``fetched_at`` carries the exact clock time). The epoch is the Unix epoch unless one is given: a
@@ -39,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from resources.dexscreener import PairSnapshot, most_liquid
+from resources.dexscreener import PairSnapshot, most_liquid, same_address
 from resources.exchanges.base import Clock
 
 MINUTES_PER_DAY = 1440
@@ -47,6 +48,8 @@ MINUTE = timedelta(minutes=1)
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: A listing becomes current this many minutes after its pair is created.
 MIN_AGE_MIN = 60
+#: How many served pair addresses the twin remembers for :meth:`SimDexScreener.pair`.
+PAIR_INDEX_SIZE = 65_536
 _EVM_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _SOLANA_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -285,6 +288,7 @@ class SimDexScreener:
         )
         self._clock: Clock = clock if clock is not None else _utc_now
         self.epoch = _check_aware(epoch) if epoch is not None else UNIX_EPOCH
+        self._pair_index: dict[tuple[str, str], str] = {}
 
     def __repr__(self) -> str:
         return (f"SimDexScreener(seed={self.seed}, epoch={self.epoch.isoformat()}, "
@@ -349,6 +353,16 @@ class SimDexScreener:
     def best_pair(self, chain: str, address: str) -> PairSnapshot | None:
         """The most liquid simulated pair, or ``None`` when not listed."""
         return most_liquid(self.token_pairs(chain, address), address)
+
+    def pair(self, chain: str, pair_address: str) -> PairSnapshot | None:
+        """The pair ``pair_address`` as it is now, if this twin has shown it (in any answer of
+        ``token_pairs``/``tokens``/``best_pair``); else ``None``, as the live API answers for an
+        address that is no pair. Pair addresses are hashes, so the twin remembers the last
+        :data:`PAIR_INDEX_SIZE` it served instead of inverting them."""
+        token = self._pair_index.get((chain, _canonical(chain, pair_address) if chain in CHAINS else pair_address))
+        if token is None:
+            return None
+        return next((p for p in self.token_pairs(chain, token) if same_address(p.pair_address, pair_address)), None)
 
     def _pairs(self, chain: str, address: str, now: datetime) -> list[PairSnapshot]:
         listing = self.listing(chain, address, now)
@@ -416,7 +430,12 @@ class SimDexScreener:
                 second = hashlib.blake2b(raw, digest_size=32).digest()
                 usdc = ("USDC", profile.usdc_address)
                 specs.append((dex, second, usdc, created + delay, liq_share, vol_share, basis))
-        return [pair(*spec) for spec in specs]
+        served = [pair(*spec) for spec in specs]
+        for snapshot in served:
+            if len(self._pair_index) >= PAIR_INDEX_SIZE:
+                del self._pair_index[next(iter(self._pair_index))]
+            self._pair_index[(chain, _canonical(chain, snapshot.pair_address))] = address
+        return served
 
 
 __all__ = ["CHAINS", "ChainProfile", "SimDexScreener", "SimListing"]

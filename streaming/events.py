@@ -137,6 +137,7 @@ class Event:
                     "start": t.start,
                     "end": t.end,
                     "occurrences": t.occurrences,
+                    "kind": t.kind,
                 }
                 for t in self.tokens
             ],

@@ -15,15 +15,31 @@ What counts as a token mention
   its own line (``#BSC``, ``on Base``); those of the whole message; else
   ``config.default_evm_chain`` or ``"evm"`` (unknown EVM chain).
 
+Text is read after zero-width characters are removed and percent-escapes decoded (``%20``
+before a mint in an X search link is a space, not part of the address).
+
 Not token mentions: transaction hashes (0x + 64 hex) and Solana signatures (86-88 base58
 characters, 64 bytes), any 0x-hex of another length, BTC (bech32 ``bc1...`` has no upper
 case; legacy ``1...``/``3...`` decode to 25 bytes), TRON ``T...`` (25 bytes), IPFS CIDs (46+
-characters), hex without ``0x`` (commit hashes, image ids), ENS names, the program ids and
-placeholders of :data:`~streaming.extract_config.DEFAULT_EXCLUDED_SOLANA` and
-``DEFAULT_EXCLUDED_EVM`` (wrapped SOL included), and addresses whose every occurrence is a
-wallet or transaction (``solscan.io/account/...``, ``/tx/...``, ``Deployer: ...``) or sits in a
-link to an ignored host (GitHub, YouTube ...). Pair/pool addresses from chart links are kept:
-DexScreener resolves both pairs and tokens.
+characters), hex without ``0x`` (commit hashes, image ids), ENS names, the Solana programs,
+sysvars and placeholders of :mod:`streaming.extract_programs` (a sourced table; wrapped SOL
+included) and ``DEFAULT_EXCLUDED_EVM``, and addresses whose every occurrence is a wallet or
+transaction: account and tx links (``solscan.io/account/...``, ``/tx/...``), wallet labels in
+several languages (``Deployer:``, ``Dev wallet:``, ``кошелек разработчика:``, ``钱包：``),
+"send ... to" phrases (presale and airdrop wallets), holder lists (``Top holders:``), and an
+explorer ``/address/`` page when another address of the message is linked as a token (the
+buyer line of a buy-bot post); or that sit in a link to an ignored host (GitHub, YouTube ...).
+The rules and the class each serves are listed in :mod:`streaming.extract_context`.
+
+Pairs: an address seen only in pair/pool chart links (``dexscreener.com/<chain>/<pair>``,
+dextools ``pair-explorer``, GeckoTerminal ``pools``) is reported with ``kind="pair"``; the
+validation resolves it to the pair's token through DexScreener. A launchpad vanity mint
+(``...pump``, ``...bonk``) in such a link, or an address also pasted bare, is a token.
+
+What text alone cannot decide: whether a bare EVM address is a token, a pair or a wallet; the
+chain of an EVM address no word or link names (``"evm"``, resolved by DexScreener); whether a
+DexScreener link holds a pair or a token (DexScreener accepts both; the pair lookup falls back
+to the token); whether an unlabelled Solana key is a mint or a wallet.
 """
 
 from __future__ import annotations
@@ -31,6 +47,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import unquote
 
 from streaming.extract_codecs import b58_decoded_length, has_valid_checksum, to_checksum_address
 from streaming.extract_config import (
@@ -41,8 +58,10 @@ from streaming.extract_config import (
     ExtractionConfig,
 )
 from streaming.extract_context import (
+    ACCOUNT,
     IGNORED,
     NEUTRAL,
+    PAIR,
     TOKEN,
     TX,
     WALLET,
@@ -68,6 +87,9 @@ _CANDIDATE = re.compile(r"[A-Za-z0-9]{32,}+")
 _BASE58_RUN = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
 _EVM_RUN = re.compile(r"0x[0-9a-fA-F]{40}")
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+#: Suffixes of launchpad vanity mints (pump.fun, LetsBonk): DexScreener links these by mint.
+_VANITY_MINT_SUFFIXES = ("pump", "bonk")
 
 # Confidence that a mention is a token the message is about (documented in TokenMention).
 _BASE_CONFIDENCE = 0.5
@@ -102,6 +124,10 @@ class TokenMention:
         Span of the first occurrence in the text (after zero-width characters are removed).
     occurrences
         How many times the address occurs in the message (any case, for EVM).
+    kind
+        ``"token"``, or ``"pair"`` for a DEX pair (pool) address: one seen only in pair/pool
+        chart links (``dexscreener.com/<chain>/<pair>``, ``pair-explorer/``, ``pools/``).
+        Validation resolves a pair to its base token through DexScreener's pairs endpoint.
     """
 
     chain: str
@@ -112,6 +138,7 @@ class TokenMention:
     start: int
     end: int
     occurrences: int
+    kind: str = "token"
 
     @property
     def is_evm(self) -> bool:
@@ -153,6 +180,8 @@ class TokenExtractor:
             return []
         if _ZERO_WIDTH.search(text):
             text = _ZERO_WIDTH.sub("", text)
+        if "%" in text:
+            text = _PERCENT_RUN.sub(_unquote, text)
         groups: dict[str, _Group] = {}
         for match in _CANDIDATE.finditer(text):
             run = match.group()
@@ -169,8 +198,12 @@ class TokenExtractor:
         context = MessageContext(self._rules, text)
         # Look at every occurrence first: the links found there are context for the others.
         resolved = [(group, self._role(group, context)) for group in groups.values()]
+        # an explorer /address/ page is a wallet when another address is linked as a token
+        other_token = any(role == TOKEN for _, (role, _) in resolved)
         mentions: list[TokenMention] = []
         for group, (role, link_chains) in resolved:
+            if role == ACCOUNT:
+                role = None if other_token else NEUTRAL
             if role is not None:
                 mentions.extend(self._mentions(group, role, link_chains, context))
         mentions.sort(key=lambda mention: mention.start)
@@ -203,7 +236,10 @@ class TokenExtractor:
         """Role of an address over all its occurrences (None: not a token) and its link chains.
 
         Occurrences in ignored links do not count; any token occurrence makes it a token;
-        otherwise any wallet or transaction occurrence rules it out.
+        otherwise any wallet or transaction occurrence rules it out; an address seen only in
+        pair links is a pair (except a launchpad vanity mint: DexScreener links it by mint);
+        one also seen bare is a token (the poster pasted it); one seen only on explorer
+        ``/address/`` pages is an account (decided against the other addresses).
         """
         roles = []
         link_chains: dict[str, str] = {}
@@ -220,6 +256,11 @@ class TokenExtractor:
             return TOKEN, link_chains
         if not roles or WALLET in roles or TX in roles:
             return None, link_chains
+        if PAIR in roles:
+            bare = NEUTRAL in roles or (not group.is_evm and group.display.endswith(_VANITY_MINT_SUFFIXES))
+            return (TOKEN if bare else PAIR), link_chains
+        if all(role == ACCOUNT for role in roles):
+            return ACCOUNT, link_chains
         return NEUTRAL, link_chains
 
     def _mentions(
@@ -244,6 +285,8 @@ class TokenExtractor:
             address = group.display
             choices = [(SOLANA, f"link:{link_chains[SOLANA]}" if SOLANA in link_chains else "format")]
         occurrences = len(group.spans)
+        kind = "pair" if role == PAIR else "token"
+        role = TOKEN if role == PAIR else role
         mentions = []
         for chain, evidence in choices:
             confidence = _BASE_CONFIDENCE
@@ -253,9 +296,14 @@ class TokenExtractor:
             confidence = round(min(confidence, 1.0), 2)
             if confidence >= self.config.min_confidence:
                 mentions.append(
-                    TokenMention(chain, address, evidence, confidence, role, start, end, occurrences)
+                    TokenMention(chain, address, evidence, confidence, role, start, end, occurrences, kind)
                 )
         return mentions
+
+
+def _unquote(match: re.Match[str]) -> str:
+    """A run of percent-escapes, decoded (``%20`` -> space); undecodable bytes become U+FFFD."""
+    return unquote(match.group(), errors="replace")
 
 
 @lru_cache(maxsize=16)

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from streaming.extract_programs import SOLANA_PROGRAM_IDS
+
 ChainName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
 
 #: Chain given to an EVM address when nothing in the message names its chain.
@@ -74,8 +76,12 @@ DEFAULT_CHAINS: tuple[ChainSpec, ...] = (
     ChainSpec(
         name="ethereum",
         words=("ethereum", "#ethereum", "erc20", "erc-20", "eth chain", "eth mainnet", "on eth",
-               "eth network", "ethereum mainnet"),
-        weak_words=("eth",),
+               "eth network", "ethereum mainnet",
+               # other languages: zh, ru, ja, ko, es/pt
+               "以太坊", "以太坊链", "эфириум", "эфириуме", "в эфире", "на эфире", "сеть ethereum",
+               "イーサリアム", "이더리움", "red de ethereum", "rede ethereum", "en ethereum"),
+        # Uniswap is on every chain, but with no other hint a Uniswap V2/V3 call is Ethereum's
+        weak_words=("eth", "uniswap", "uniswap v2", "uniswap v3", "univ2", "univ3", "uni v2", "uni v3"),
         explorer_hosts=("etherscan.io", "etherscan.com", "eth.blockscout.com"),
         slugs=("ethereum", "eth", "ether"),
         chain_ids=(1,),
@@ -83,7 +89,9 @@ DEFAULT_CHAINS: tuple[ChainSpec, ...] = (
     ChainSpec(
         name="bsc",
         words=("bsc", "bnb chain", "bnbchain", "bnb smart chain", "binance smart chain", "bep20",
-               "bep-20", "pancakeswap", "four.meme"),
+               "bep-20", "pancakeswap", "pancake swap", "four.meme", "fourmeme", "four meme",
+               "币安智能链", "币安链", "bsc链", "bnb链", "сеть bsc", "сети bsc", "red bsc", "red de bsc",
+               "rede bsc", "red bnb", "red de bnb"),
         weak_words=("bnb",),
         explorer_hosts=("bscscan.com", "bsctrace.com", "four.meme", "poocoin.app",
                         "pancakeswap.finance"),
@@ -93,8 +101,11 @@ DEFAULT_CHAINS: tuple[ChainSpec, ...] = (
     ChainSpec(
         name="base",
         words=("on base", "base chain", "basechain", "base network", "base mainnet", "#base",
-               "base l2", "built on base"),
-        explorer_hosts=("basescan.org", "base.blockscout.com"),
+               "base l2", "built on base", "aerodrome", "baseswap", "clanker",
+               "red de base", "rede base", "rede da base", "na base", "сеть base", "сети base",
+               "base链", "base 链", "base网络", "в base"),
+        explorer_hosts=("basescan.org", "base.blockscout.com", "aerodrome.finance", "baseswap.fi",
+                        "clanker.world"),
         slugs=("base",),
         chain_ids=(8453,),
     ),
@@ -161,9 +172,13 @@ DEFAULT_CHAINS: tuple[ChainSpec, ...] = (
     ChainSpec(
         name=SOLANA,
         family="solana",
+        # a base58 mint is Solana by format; these words only document the chain's DEXes
+        words=("solana", "raydium", "jupiter", "pump.fun", "pumpfun", "pumpswap", "meteora",
+               "moonshot", "letsbonk", "bonk.fun", "索拉纳", "солана"),
         explorer_hosts=("solscan.io", "explorer.solana.com", "solana.fm", "solanabeach.io",
                         "pump.fun", "rugcheck.xyz", "raydium.io", "jup.ag",
-                        "photon-sol.tinyastro.io"),
+                        "photon-sol.tinyastro.io", "meteora.ag", "moonshot.money", "moon.it",
+                        "letsbonk.fun", "bonk.fun"),
         slugs=("solana", "sol"),
         chain_ids=(1399811149,),
     ),
@@ -176,6 +191,9 @@ DEFAULT_AGGREGATOR_HOSTS: tuple[str, ...] = (
     "photon.tinyastro.io",
 )
 
+#: Aggregators whose bare chart path ``/<chain>/<address>`` holds a *pair* (pool) address.
+DEFAULT_PAIR_CHART_HOSTS: tuple[str, ...] = ("dexscreener.com", "defined.fi")
+
 #: Hosts whose links are never about a token (video, images, code): addresses there are skipped.
 DEFAULT_IGNORED_HOSTS: tuple[str, ...] = (
     "github.com", "gist.github.com", "youtube.com", "youtu.be", "imgur.com", "giphy.com",
@@ -185,7 +203,13 @@ DEFAULT_IGNORED_HOSTS: tuple[str, ...] = (
 #: Words that, right before an address, say it is a token.
 DEFAULT_TOKEN_LABELS: tuple[str, ...] = (
     "ca", "c/a", "contract", "contract address", "token address", "token", "mint", "address",
-    "addy",
+    "addy", "new ca", "mint address", "token ca",
+    # es, pt, ru, tr, fr, de, vi
+    "contrato", "dirección del contrato", "direccion del contrato", "endereço do contrato",
+    "contrato do token", "контракт", "адрес контракта", "адрес токена", "токен", "kontrat",
+    "sözleşme", "contrat", "adresse du contrat", "vertrag", "hợp đồng",
+    # CJK labels match as the end of the word before the address
+    "合约", "合约地址", "代币地址", "コントラクト", "컨트랙트",
 )
 
 #: Words that, right before an address, say it is a wallet (deployer, dev ...), not a token.
@@ -193,39 +217,25 @@ DEFAULT_WALLET_LABELS: tuple[str, ...] = (
     "deployer", "dev", "dev wallet", "developer", "creator", "owner", "wallet", "whale",
     "insider", "sniper", "treasury", "team wallet", "marketing wallet", "buyer", "seller",
     "sender", "recipient", "fee wallet",
+    "dev address", "deployer address", "creator address", "owner address", "wallet address",
+    "holder", "top holder", "holder address", "presale", "presale wallet", "presale address",
+    "deposit address", "receiving address", "receiving wallet", "payment address", "donations",
+    "donation address", "smart wallet", "smart money", "kol wallet", "tracked wallet", "maker",
+    "trader", "buyer wallet", "dev's wallet", "whale wallet", "insider wallet",
+    # es, pt, ru, tr, fr, de, vi
+    "billetera", "billetera del dev", "wallet del dev", "cartera", "monedero", "carteira",
+    "carteira do dev", "кошелек", "кошелёк", "кошелек разработчика", "кошелёк разработчика",
+    "кошелек дева", "кошелёк дева", "холдер", "держатель", "cüzdan", "geliştirici cüzdanı",
+    "portefeuille", "portefeuille du dev", "entwickler wallet", "ví", "ví dev",
+    "钱包", "钱包地址", "开发者", "开发者钱包", "持有人", "庄家", "ウォレット", "지갑",
 )
 
-#: Solana program, sysvar and placeholder accounts that are valid 32-byte keys but no call:
-#: system, SPL Token, Token-2022, Associated Token Account, Metaplex metadata, memo v1/v2,
-#: compute budget, stake, vote, config, BPF upgradeable loader, address lookup table, the
-#: Rent and Clock sysvars, pump.fun, PumpSwap, Raydium AMM v4 and CLMM, Jupiter v6, Orca
-#: Whirlpool, Meteora DLMM, and wrapped SOL (a real mint, but it is the quote side of every
-#: SOL pair and swap link, never the token being called).
-DEFAULT_EXCLUDED_SOLANA: tuple[str, ...] = (
-    "11111111111111111111111111111111",
-    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
-    "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
-    "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
-    "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s",
-    "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
-    "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
-    "ComputeBudget111111111111111111111111111111",
-    "Stake11111111111111111111111111111111111111",
-    "Vote111111111111111111111111111111111111111",
-    "Config1111111111111111111111111111111111111",
-    "BPFLoaderUpgradeab1e11111111111111111111111",
-    "AddressLookupTab1e1111111111111111111111111",
-    "SysvarRent111111111111111111111111111111111",
-    "SysvarC1ock11111111111111111111111111111111",
-    "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P",
-    "pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA",
-    "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8",
-    "CAMMCzo5YL8w4VFF8KVHrK22GGUsp5VTaW7grrKgrWqK",
-    "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4",
-    "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc",
-    "LBUZKhRxPF3XUpBCjp4YzTKgLccjZhTSDM9YuVaPwxo",
-    "So11111111111111111111111111111111111111112",
-)
+#: Solana programs, sysvars and placeholders that are valid 32-byte keys but never a call (the
+#: runtime's programs, the SPL token family, Metaplex, OpenBook/Serum/Phoenix, Raydium AMM v4 /
+#: CLMM / CPMM / LaunchLab, Meteora DLMM / DAMM / DBC, Moonshot, pump.fun and PumpSwap, Jupiter,
+#: Orca, and wrapped SOL, the quote side of every SOL pair): the documented, sourced table of
+#: :mod:`streaming.extract_programs`.
+DEFAULT_EXCLUDED_SOLANA: tuple[str, ...] = SOLANA_PROGRAM_IDS
 
 #: EVM addresses that are valid but never a token call: the zero address, the ``dEaD`` burn
 #: address, the ``0xEeee...`` native-coin placeholder, Permit2, and the Uniswap V2/V3
@@ -258,8 +268,9 @@ class ExtractionConfig(BaseModel):
     default_evm_chain
         Chain of an EVM address whose message names no chain; ``None`` gives
         :data:`UNKNOWN_EVM_CHAIN` (``"evm"``): the chain is decided downstream (DexScreener).
-    aggregator_hosts, ignored_hosts
-        See :data:`DEFAULT_AGGREGATOR_HOSTS` and :data:`DEFAULT_IGNORED_HOSTS`.
+    aggregator_hosts, ignored_hosts, pair_chart_hosts
+        See :data:`DEFAULT_AGGREGATOR_HOSTS`, :data:`DEFAULT_IGNORED_HOSTS` and
+        :data:`DEFAULT_PAIR_CHART_HOSTS`.
     token_labels, wallet_labels
         Labels right before an address (``CA:``, ``Deployer:``); see the defaults.
     excluded_solana, excluded_evm
@@ -275,13 +286,15 @@ class ExtractionConfig(BaseModel):
     default_evm_chain: ChainName | None = None
     aggregator_hosts: tuple[str, ...] = DEFAULT_AGGREGATOR_HOSTS
     ignored_hosts: tuple[str, ...] = DEFAULT_IGNORED_HOSTS
+    pair_chart_hosts: tuple[str, ...] = DEFAULT_PAIR_CHART_HOSTS
     token_labels: tuple[str, ...] = DEFAULT_TOKEN_LABELS
     wallet_labels: tuple[str, ...] = DEFAULT_WALLET_LABELS
     excluded_solana: tuple[str, ...] = DEFAULT_EXCLUDED_SOLANA
     excluded_evm: tuple[str, ...] = DEFAULT_EXCLUDED_EVM
     min_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
-    @field_validator("aggregator_hosts", "ignored_hosts", "token_labels", "wallet_labels")
+    @field_validator("aggregator_hosts", "ignored_hosts", "pair_chart_hosts", "token_labels",
+                     "wallet_labels")
     @classmethod
     def _normalise(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return _lower_all(values)

@@ -9,138 +9,95 @@ of its line or of the whole message favour.
 A link is the run of text around an address up to whitespace or one of ``<>"'`()[]{}|\^``,
 when a host (``name.tld``, scheme optional) precedes the address in it. Only links that hold
 an address are read: a chart link names the chain of the pair in it and of the message.
+
+Rules, by the class of message they serve
+-----------------------------------------
+*Addresses that are not tokens* (roles of one occurrence, :meth:`MessageContext.role`):
+
+1. A link decides first, by the path segment or query key right before the address:
+   ``/tx/`` is a transaction, ``/account/`` ``/wallet/`` ``?a=`` a wallet, ``/token/`` a token,
+   ``/pair/`` ``/pairs/`` ``/pair-explorer/`` ``/pool(s)/`` ``/lp/`` a **pair**, and a bare
+   chart path ``dexscreener.com/<chain>/<address>`` (``pair_chart_hosts``) a pair too.
+   An explorer's ``/address/`` page is an **account** page: a wallet when the message links
+   another address as a token (buy-bot buyer lines), a token otherwise (``#code`` makes it a
+   token: that is a contract's source).
+2. Else the label right before the link or the address on its line (``CA:``, ``Dev wallet:``,
+   ``кошелек разработчика:``, ``开发者钱包：`` ...; CJK labels match as a suffix of the last word,
+   since CJK text has no spaces); a "send ... to" phrase (``send 1 SOL to``, ``envía a``,
+   ``отправьте на``) makes a wallet.
+3. Else the list it sits in: an address under a header line such as ``Top holders:``,
+   ``Top 10 wallets``, ``Держатели:``, ``持有人：`` (same paragraph, no blank line between) is
+   a wallet.
+
+*Chain from context* (:meth:`MessageContext.evm_chain_near`, EVM addresses only):
+
+4. Chain words of the config, in any script: Latin/Cyrillic words match as whole words,
+   CJK/kana/hangul ones as substrings of the line. DEX and launchpad names are chain words
+   (Aerodrome/BaseSwap -> Base, PancakeSwap/four.meme -> BSC); Uniswap is a *weak* Ethereum
+   word, so any other hint outweighs it.
+5. Structured fields name the chain: ``Chain: Base``, ``"chain": "base"``, ``network=bsc``,
+   ``chainId: 8453``, ``Сеть: BSC``, ``链：BSC`` and the chain-emoji column ``⛓️ Base`` of bot
+   posts (weight :data:`FIELD_WEIGHT`, above a link).
+6. Of two chains in one sentence, the one the token lives on wins: a chain after a launch verb
+   (``launched on``, ``live on``, ``deployed on``, ``только на``...) weighs
+   :data:`~streaming.extract_rules.HOME_WEIGHT`; one named as a cost or an origin (``gas on ETH``, ``fees on``,
+   ``bridged from``, ``from ETH``, ``cheaper than``) does not count.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from streaming.extract_config import ExtractionConfig
+from streaming.extract_rules import (
+    ACCOUNT,
+    ALNUM,
+    CJK_SEND,
+    FIELD,
+    FIELD_WEIGHT,
+    HOLDER_HEADER,
+    IGNORED,
+    NEUTRAL,
+    PAIR,
+    SEND_TO,
+    SEND_VERBS,
+    STRONG_WEIGHT,
+    TOKEN,
+    TX,
+    URL_WEIGHT,
+    WALLET,
+    WEAK_CAP,
+    ContextRules,
+    UrlSpan,
+    sentence_weight,
+)
 
-# Roles of one occurrence of an address.
-TOKEN = "token"  # a chart / token page / launchpad link, or a "CA:"-style label
-NEUTRAL = "neutral"  # nothing says either way
-WALLET = "wallet"  # an account/profile link or a "Deployer:"-style label
-TX = "tx"  # inside a transaction or block link
-IGNORED = "ignored"  # inside a link to a host that is never about tokens
+__all__ = ["ACCOUNT", "IGNORED", "NEUTRAL", "PAIR", "TOKEN", "TX", "WALLET", "ContextRules",
+           "MessageContext", "UrlSpan"]
 
-STRONG_WEIGHT = 10  # a strong chain word
-WEAK_WEIGHT = 1  # a weak chain word (ETH is also the gas of Base, Arbitrum ...)
-WEAK_CAP = 5  # weak words never add up to a strong one
-URL_WEIGHT = 20  # a link naming the chain, anywhere in the message
 
 _NOT_DELIMITER = re.compile(r"[^\s<>\"'`()\[\]{}|\\^]*")
 _HOST = re.compile(
     r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24})(?::\d{1,5})?(?=[/?#])"
 )
-_WORD = re.compile(r"[#$]?[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
-_ALNUM = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[#$]?[^\W_](?:[\w.'-]*[^\W_])?")
 _MAX_LINK = 512
 _TX_SEGMENTS = frozenset({"tx", "txs", "transaction", "transactions", "block", "blocks", "signature"})
 _WALLET_SEGMENTS = frozenset(
     {"account", "accounts", "wallet", "wallets", "profile", "user", "users", "portfolio", "holder"}
 )
 _TOKEN_SEGMENTS = frozenset(
-    {"token", "tokens", "coin", "coins", "pair", "pairs", "pool", "pools", "pair-explorer",
-     "lp", "swap", "trade", "terminal", "chart", "meme"}
+    {"token", "tokens", "coin", "coins", "swap", "trade", "terminal", "chart", "meme"}
 )
-_NEUTRAL_SEGMENTS = frozenset({"address", "addresses", "contract"})
-_CHAIN_QUERY_KEYS = frozenset({"chain", "chainid", "chain_id", "network", "chainname", "blockchain"})
+_PAIR_SEGMENTS = frozenset({"pair", "pairs", "pool", "pools", "pair-explorer", "lp"})
+_ACCOUNT_SEGMENTS = frozenset({"address", "addresses"})
+_NEUTRAL_SEGMENTS = frozenset({"contract"})
+_CODE_ANCHORS = ("#code", "#readcontract", "#writecontract", "#contracts")
 _WALLET_QUERY_KEYS = frozenset({"a", "wallet", "owner", "maker", "account", "user"})
 _TOKEN_QUERY_KEYS = frozenset(
     {"address", "token", "tokenaddress", "ca", "mint", "outputcurrency", "inputcurrency",
      "outputmint", "inputmint"}
 )
 _LABEL_WINDOW = 48
-
-
-@dataclass(frozen=True, slots=True)
-class UrlSpan:
-    """One link in a message: its span in the text, host, the chain it names, and its kind."""
-
-    start: int
-    end: int
-    host: str
-    chain: str | None
-    aggregator: bool
-    ignored: bool
-
-
-def _suffix_lookup(host: str, table: dict[str, str]) -> str | None:
-    """Value of the longest key that is ``host`` or a parent domain of it."""
-    while True:
-        if host in table:
-            return table[host]
-        dot = host.find(".")
-        if dot < 0:
-            return None
-        host = host[dot + 1 :]
-
-
-def _label_key(label: str) -> str:
-    """``"C/A:"`` -> ``"c a"``: labels compare as lower-case alphanumeric words."""
-    return " ".join(_ALNUM.findall(label.lower()))
-
-
-class ContextRules:
-    """Everything in an :class:`ExtractionConfig` that reading context needs, precompiled."""
-
-    def __init__(self, config: ExtractionConfig) -> None:
-        self.host_chain: dict[str, str] = {}
-        self.slug_chain: dict[str, str] = {}
-        self.id_chain: dict[str, str] = {}
-        self.family: dict[str, str] = {}
-        self.words: dict[str, tuple[str, int]] = {}
-        for spec in config.all_chains:  # later entries (extra_chains) win
-            self.family[spec.name] = spec.family
-            self.host_chain.update(dict.fromkeys(spec.explorer_hosts, spec.name))
-            self.slug_chain.update(dict.fromkeys(spec.slugs, spec.name))
-            self.id_chain.update(dict.fromkeys((str(i) for i in spec.chain_ids), spec.name))
-            if spec.family != "evm":
-                continue
-            for weight, words in ((WEAK_WEIGHT, spec.weak_words), (STRONG_WEIGHT, spec.words)):
-                for word in words:
-                    keys = [word] if word[0] in "#$" else [word, "#" + word, "$" + word]
-                    self.words.update(dict.fromkeys(keys, (spec.name, weight)))
-        self.first_words = frozenset(key.split(" ")[0] for key in self.words)
-        self.phrase_starts = frozenset(key.split(" ")[0] for key in self.words if " " in key)
-        self.longest_phrase = max((key.count(" ") + 1 for key in self.words), default=1)
-        self.aggregators = dict.fromkeys(config.aggregator_hosts, "1")
-        self.ignored = dict.fromkeys(config.ignored_hosts, "1")
-        self.labels: dict[str, str] = dict.fromkeys(map(_label_key, config.token_labels), TOKEN)
-        self.labels.update(dict.fromkeys(map(_label_key, config.wallet_labels), WALLET))
-        self.longest_label = max((key.count(" ") + 1 for key in self.labels), default=1)
-
-    def link(self, start: int, end: int, host: str, url: str) -> UrlSpan:
-        """The chain and kind of the link ``url`` (host ``host``) found at ``[start, end)``.
-
-        The chain comes from a ``chain=``/``chainId=``-style query value, else (on an
-        aggregator) the first path segment that is a chain slug (also as a ``-slug`` suffix),
-        else the host (an explorer or single-chain site), else None.
-        """
-        host = host.lower()
-        if host.startswith("www."):
-            host = host[4:]
-        chain = None
-        path, _, query = url.partition("?")
-        for pair in query.split("#", 1)[0].split("&") if query else ():
-            key, _, value = pair.partition("=")
-            if key.lower() in _CHAIN_QUERY_KEYS:
-                value = value.lower()
-                chain = self.slug_chain.get(value) or self.id_chain.get(value)
-                if chain:
-                    break
-        aggregator = _suffix_lookup(host, self.aggregators) is not None
-        if chain is None and aggregator:
-            for segment in path.split("#", 1)[0].lower().split("/")[3 if "://" in path else 1 :]:
-                chain = self.slug_chain.get(segment) or self.slug_chain.get(segment.rsplit("-", 1)[-1])
-                if chain:
-                    break
-        if chain is None:
-            chain = _suffix_lookup(host, self.host_chain)
-        ignored = _suffix_lookup(host, self.ignored) is not None
-        return UrlSpan(start, end, host, chain, aggregator, ignored)
 
 
 class MessageContext:
@@ -166,7 +123,8 @@ class MessageContext:
         prefix = text[link_start:start]
         link = None
         if "/" in prefix or "?" in prefix:
-            host = _HOST.search(prefix)
+            hosts = list(_HOST.finditer(prefix))  # the last host: a link nested in a share link
+            host = hosts[-1] if hosts else None
             if host is not None:
                 tail = _NOT_DELIMITER.match(text, end, min(len(text), end + _MAX_LINK))
                 link_end = tail.end() if tail else end
@@ -183,15 +141,20 @@ class MessageContext:
         """
         url = self.link_at(start, end)
         if url is not None:
-            role = self._url_role(url, start)
-            if role != NEUTRAL:
+            role = self._url_role(url, start, end)
+            if role not in (NEUTRAL, ACCOUNT):
                 return role, url
             anchor = url.start
         else:
-            anchor = start
-        return self._label_role(anchor), url
+            role, anchor = NEUTRAL, start
+        label = self._label_role(anchor)
+        if label != NEUTRAL:
+            return label, url
+        if self._in_holder_list(anchor):
+            return WALLET, url
+        return role, url
 
-    def _url_role(self, url: UrlSpan, start: int) -> str:
+    def _url_role(self, url: UrlSpan, start: int, end: int) -> str:
         if url.ignored:
             return IGNORED
         before = self.text[url.start : start]
@@ -208,8 +171,15 @@ class MessageContext:
             return WALLET
         if previous in _TOKEN_SEGMENTS:
             return TOKEN
+        if previous in _PAIR_SEGMENTS:
+            return PAIR
+        if previous in _ACCOUNT_SEGMENTS:
+            after = self.text[end : url.end].lower()
+            return TOKEN if after.startswith(_CODE_ANCHORS) else ACCOUNT
         if previous in _NEUTRAL_SEGMENTS or not url.aggregator:
             return NEUTRAL
+        if url.pair_chart and url.chain is not None and self.rules.slug_chain.get(previous):
+            return PAIR
         return TOKEN
 
     def _words_before(self, anchor: int) -> list[str]:
@@ -218,19 +188,46 @@ class MessageContext:
         if words is None:
             text = self.text
             line_start = text.rfind("\n", 0, anchor) + 1
-            words = _ALNUM.findall(text[max(line_start, anchor - _LABEL_WINDOW) : anchor].lower())
+            words = ALNUM.findall(text[max(line_start, anchor - _LABEL_WINDOW) : anchor].lower())
             self._before[anchor] = words
         return list(words)
 
     def _label_role(self, anchor: int) -> str:
         """Role named by the last words before ``anchor`` on its line (only symbols between)."""
         words = self._words_before(anchor)
+        if not words:
+            return NEUTRAL
         labels = self.rules.labels
         for size in range(min(self.rules.longest_label, len(words)), 0, -1):
             role = labels.get(" ".join(words[-size:]))
             if role is not None:
                 return role
+        last = words[-1]
+        if not last.isascii():
+            for label, role in self.rules.cjk_labels:
+                if last.endswith(label):
+                    return role
+            if last.endswith(CJK_SEND):
+                return WALLET
+        if last in SEND_TO and not SEND_VERBS.isdisjoint(words[-7:-1]):
+            return WALLET
         return NEUTRAL
+
+    def _in_holder_list(self, anchor: int) -> bool:
+        """Whether the line of ``anchor`` sits under a holder-list header in its paragraph."""
+        text = self.text
+        end = text.rfind("\n", 0, anchor)
+        for _ in range(12):
+            if end < 0:
+                return False
+            start = text.rfind("\n", 0, end) + 1
+            line = text[start:end].strip()
+            if not line:
+                return False
+            if HOLDER_HEADER.match(line):
+                return True
+            end = start - 1
+        return False
 
     def chain_label(self, anchor: int) -> str | None:
         """EVM chain named right before ``anchor`` (``Base CA: 0x...``, ``BSC: 0x...``).
@@ -247,7 +244,9 @@ class MessageContext:
         chain = rules.slug_chain.get(words[-1])
         if chain is None:
             hit = rules.words.get(words[-1])
-            chain = hit[0] if hit is not None else None
+            chain = hit[0] if hit is not None and hit[1] >= STRONG_WEIGHT else None
+        if len(words) > 1 and sentence_weight(words, len(words) - 1, words[-1], 1) == 0:
+            return None  # "not on Base 0x...", "from ETH 0x...": not where the token lives
         return chain if chain is not None and rules.family.get(chain) == "evm" else None
 
     def _word_hits(self) -> list[tuple[int, str, int, str]]:
@@ -264,11 +263,19 @@ class MessageContext:
                 for url in self._links.values()
                 if url is not None and url.chain is not None and rules.family.get(url.chain) == "evm"
             ]
+            for match in FIELD.finditer(self.text):
+                chain = rules.field_chain(match.group(1))
+                if chain is not None and rules.family.get(chain) == "evm":
+                    hits.append((match.start(), chain, FIELD_WEIGHT, "field:" + match.group(1).lower()))
             offset = 0
             for line in self.text.lower().split("\n"):
                 words = _WORD.findall(line)
                 if not rules.first_words.isdisjoint(words):
                     hits.extend(self._line_hits(words, line, offset))
+                if not line.isascii():
+                    for key, (chain, weight) in rules.cjk_words.items():
+                        if key in line:
+                            hits.append((offset + line.find(key), chain, weight, "word:" + key))
                 offset += len(line) + 1
             hits.sort()
             self._hits = hits
@@ -282,18 +289,16 @@ class MessageContext:
         hits = []
         for word in rules.first_words.intersection(words):
             position = offset + line.find(word)
-            if word not in starts:
-                hit = table.get(word)
-                if hit is not None:
-                    hits.extend([(position, hit[0], hit[1], "word:" + word)] * words.count(word))
-                continue
             index = -1
             while (index := _next_index(words, word, index + 1)) >= 0:
-                for size in range(min(rules.longest_phrase, len(words) - index), 0, -1):
+                sizes = range(min(rules.longest_phrase, len(words) - index), 0, -1) if word in starts else (1,)
+                for size in sizes:
                     key = " ".join(words[index : index + size]) if size > 1 else word
                     hit = table.get(key)
                     if hit is not None:
-                        hits.append((position, hit[0], hit[1], "word:" + key))
+                        weight = sentence_weight(words, index, key, hit[1])
+                        if weight:
+                            hits.append((position, hit[0], weight, "word:" + key))
                         break
         return hits
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from ml.social.base_token import base_token_key
 from ml.social.calls import Call, CallEvent, PairView, mention_key
 from ml.social.context import Mention, mention_contexts
 from ml.social.reputation import CallOutcome, source_reputation
@@ -23,8 +24,8 @@ from ml.social.scoring import CallFactors, CallScore, ScoringParams, score_call
 from ml.social.spam import spam_assessment
 from ml.social.waves import WaveMessage, coordinated_waves
 
-__all__ = ["REVIEW_MARGIN", "CallValidation", "SignalDraft", "SpamRules", "Verdict", "signal_of",
-           "validate_call", "verdict_of"]
+__all__ = ["REVIEW_MARGIN", "CallValidation", "SignalDraft", "SpamRules", "Verdict", "is_pair_call",
+           "on_pair_token", "signal_of", "validate_call", "verdict_of"]
 
 #: Near misses this far under the threshold go to the outbox for manual review only.
 REVIEW_MARGIN = 0.1
@@ -183,6 +184,28 @@ def signal_of(call: Call, validation: CallValidation) -> SignalDraft | None:
         origin=f"call:{call.event.event_id}:{call.chain}:{call.address}", base_token=call.base_token,
         confidence=row["score"], payload=payload, chain=call.chain, address=call.address, symbol=row["symbol"],
         source=call.event.source, channel=call.event.channel, created_at=row["validated_at"])
+
+
+def is_pair_call(call: Call) -> bool:
+    """Whether the extractor marked the call's address as a DEX pair (a chart link's pool,
+    ``kind == "pair"``, see :class:`streaming.extract.TokenMention`) rather than a token."""
+    wanted = call.address.lower() if call.address.startswith("0x") else call.address
+    for token in call.event.tokens:
+        address = str(token["address"])
+        if address.startswith("0x"):
+            address = address.lower()
+        if token.get("kind") == "pair" and address == wanted and str(token["chain"]) == call.chain:
+            return True
+    return False
+
+
+def on_pair_token(call: Call, base_address: str | None) -> Call:
+    """``call`` about the token its pair trades: the pair's base token (DexScreener's
+    ``baseToken``, the side a chart prices). Unchanged when the pair is unknown (``None``): a
+    chart link may hold the token's own address, which DexScreener's token endpoints accept."""
+    if base_address is None:
+        return call
+    return replace(call, address=base_address, base_token=base_token_key(call.chain, base_address))
 
 
 def _lag_s(snapshot: PairView | None, called_at: datetime) -> float | None:

@@ -15,6 +15,8 @@ What is real and what is not:
   recorded single-token ``/tokens/v1`` answer is exactly that). Addresses compare
   case-insensitively when they start with ``0x``. **Synthetic:** the selection and the envelope,
   and ``[]`` for an address no recording mentions (the live API's answer for an unlisted token).
+  ``/latest/dex/pairs/{chain}/{pair}`` answers the recorded pair object of that pair address
+  in the API's envelope (``{"pairs": [...], "pair": ...}``; ``null`` for an unknown pair).
   Other unrecorded paths get a synthetic 404.
 * Faults (:class:`Fault`) are synthetic by construction (DexScreener's own 429 body was not
   recorded; the one here is a plain JSON message).
@@ -41,6 +43,7 @@ from tests.support.loopback import LoopbackHTTP
 _JSON = "application/json"
 TOKEN_PAIRS_PREFIX = "/token-pairs/v1/"
 TOKENS_PREFIX = "/tokens/v1/"
+PAIRS_PREFIX = "/latest/dex/pairs/"
 #: The token of the recordings: World Liberty Financial USD (USD1) on Solana.
 USD1 = "USD1ttGY1N17NEEHLmELoaybftRBUSErhqYiQzvEmuB"
 
@@ -181,6 +184,11 @@ class DexScreenerReplay:
                 if based:
                     found.append(max(based, key=_liquidity))
             return 200, json.dumps(found).encode()
+        if path.startswith(PAIRS_PREFIX):  # synthetic envelope around the recorded pair object
+            chain, _, address = path[len(PAIRS_PREFIX) :].partition("/")
+            found = [p for p in self.pairs if p["chainId"] == chain and _same(p["pairAddress"], address)]
+            return 200, json.dumps({"schemaVersion": "1.0.0", "pairs": found or None,
+                                    "pair": found[0] if found else None}).encode()
         return 404, json.dumps({"error": f"replay: nothing recorded for {path} {query}"}).encode()
 
 
