@@ -187,7 +187,7 @@ def scan_and_enqueue(store: Warehouse, outbox: Outbox, *, since: Mapping[Market,
         earliest = min([*known, now - window]) if len(known) < len(markets) else min(known)
         minutes = store.read_candles(timeframe="1m", exchange=exchange, symbols=symbols,
                                      start=earliest - MINUTE * (BOS_LOOKBACK + 1))
-        bounds = _bounds(minutes, markets, window)
+        bounds = _bounds(minutes, exchange, markets, window)
         subhour = build_subhour_candles(store, exchange=exchange, start=earliest - timedelta(minutes=15), end=now,
                                         now=now, symbols=symbols)
         report.subhour_rows += sum(subhour.rows.values())
@@ -206,7 +206,8 @@ def scan_and_enqueue(store: Warehouse, outbox: Outbox, *, since: Mapping[Market,
     return report
 
 
-def _bounds(minutes: pl.DataFrame, markets: Mapping[str, datetime | None], window: timedelta) -> dict[Market, datetime]:
+def _bounds(minutes: pl.DataFrame, exchange: str, markets: Mapping[str, datetime | None],
+            window: timedelta) -> dict[Market, datetime]:
     """Each market's ``since``; a missing one is its latest stored close minus ``window``."""
     latest = {symbol: ts + MINUTE for symbol, ts in
               minutes.group_by("symbol").agg(pl.col("ts").max()).iter_rows()}
@@ -215,7 +216,7 @@ def _bounds(minutes: pl.DataFrame, markets: Mapping[str, datetime | None], windo
         if bound is None and symbol in latest:
             bound = latest[symbol] - window
         if bound is not None:
-            bounds[(str(minutes["exchange"][0]) if minutes.height else "", symbol)] = bound
+            bounds[(exchange, symbol)] = bound
     return bounds
 
 
