@@ -34,7 +34,7 @@ from resources.warehouse.store import Warehouse
 from sensors.new_candles import build_new_candles_sensor
 
 ROOT = Path(__file__).resolve().parents[2]
-SYMBOLS = ("HBAR/USDT", "SOL/USDT", "DOGE/USDT", "FIL/USDT")
+SYMBOLS = ("NEAR/USDT", "AVAX/USDT", "XRP/USDT", "DOGE/USDT")
 HISTORY = datetime(2024, 2, 20, tzinfo=UTC)
 START = datetime(2024, 3, 10, tzinfo=UTC)
 END = datetime(2024, 3, 11, 12, 5, tzinfo=UTC)
@@ -48,7 +48,9 @@ FIRST_WINDOW = {"window_minutes": 3 * 1440}
 #: look-back buffer and the cooldown seeding across runs both matter.
 LOOSE_BOS = {"bos_strength_threshold": 1.002, "min_volume_multiplier": 0.8, "require_body_ratio": 0.4,
              "event_filter_type": "BOTH", "min_event_interval_minutes": 240, "stoploss_pct": 0.02}
-OFF = {"funding": {"enabled": False}, "bos": LOOSE_BOS}
+#: EMA crossover with the volume at its average and ADX from 15 (the seed's rules otherwise).
+LOOSE_EMA = {"volume_multiplier": 1.0, "adx_min": 15.0}
+OFF = {"funding": {"enabled": False}, "bos": LOOSE_BOS, "ema_cross": LOOSE_EMA}
 
 
 def sim_frame(timeframe: str, start: datetime, end: datetime) -> pl.DataFrame:
@@ -139,7 +141,7 @@ def test_stored_signals_never_change_as_later_candles_arrive(tmp_path: Path, mar
     hours = live.warehouse.read_candles(timeframe="1h", exchange="sim")
     quarters, _ = resample(minutes, "15m", now=END, source="1m")
     whole = scan_markets(candles_1m=minutes, candles_15m=quarters, candles_1h=complete_hours(hours, minutes, now=END),
-                         bos=BosConfig(**LOOSE_BOS), ema_cross=EmaCrossConfig())
+                         bos=BosConfig(**LOOSE_BOS), ema_cross=EmaCrossConfig(**LOOSE_EMA))
     assert whole.errors == {}
     expected = {"|".join((*s.key, s.trigger_ts.isoformat())): s.to_record() for s in whole.signals}
     assert {origin: json.loads(payload) for origin, (_, payload, _) in seen.items()} == json.loads(
@@ -159,7 +161,7 @@ def test_a_market_with_bad_candles_is_reported_and_the_others_are_scanned(
     live.store_until(now)
     bad_minute = datetime(2024, 3, 10, 12, tzinfo=UTC)
     broken = market["1m"].with_columns(
-        pl.when((pl.col("symbol") == "SOL/USDT") & (pl.col("ts") == bad_minute)).then(-1.0).otherwise(pl.col("low"))
+        pl.when((pl.col("symbol") == "XRP/USDT") & (pl.col("ts") == bad_minute)).then(-1.0).otherwise(pl.col("low"))
         .alias("low"))
     live.warehouse.replace_candles(broken.filter(pl.col("ts") < now), exchange="sim", timeframe="1m", start=START,
                                    end=now, symbols=SYMBOLS)
@@ -167,11 +169,11 @@ def test_a_market_with_bad_candles_is_reported_and_the_others_are_scanned(
     (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"
                  and e.step_key == "market_signals_op"]
     errors = output.event_specific_data.metadata["errors"].value  # type: ignore[union-attr]
-    assert list(errors) == ["sim SOL/USDT"] and "prices must be positive" in errors["sim SOL/USDT"]
+    assert list(errors) == ["sim XRP/USDT"] and "prices must be positive" in errors["sim XRP/USDT"]
     logged = [(r.level, r.user_message) for r in instance.all_logs(result.run_id)]
-    assert any(level >= 40 and "sim SOL/USDT: input rejected" in message for level, message in logged)
+    assert any(level >= 40 and "sim XRP/USDT: input rejected" in message for level, message in logged)
     symbols = {json.loads(payload)["symbol"] for _, payload, _ in live.outbox().values()}
-    assert "SOL/USDT" not in symbols and symbols & {"HBAR/USDT", "FIL/USDT"}
+    assert "XRP/USDT" not in symbols and symbols & {"NEAR/USDT", "AVAX/USDT", "DOGE/USDT"}
 
 
 def test_funding_alerts_are_their_own_kind_and_enqueued_once(tmp_path: Path, market: dict[str, pl.DataFrame],
