@@ -33,15 +33,18 @@ from pydantic import Field
 from sqlalchemy import select
 
 from assets.subhour import build_subhour_candles
+from ml.marketdata.frames import DERIVATIVES_SCHEMA
 from ml.strategies.bos import SEED_CONFIG, BosConfig
 from ml.strategies.ema_cross import EmaCrossConfig
 from ml.strategies.funding import FundingAlert
 from ml.strategies.scan import (
     BOS_LOOKBACK,
     EMA_LOOKBACK,
+    EMA_LOOKBACK_1H,
     Market,
     ScanResult,
     SignalKey,
+    closes_quarter,
     complete_hours,
     scan_markets,
 )
@@ -50,7 +53,7 @@ from resources.exchanges.resource import ExchangeResource
 from resources.publishers.outbox import Outbox
 from resources.warehouse.resource import WarehouseResource
 from resources.warehouse.schema import signals as signals_table
-from resources.warehouse.store import Warehouse
+from resources.warehouse.store import Slice, Warehouse
 
 MINUTE = timedelta(minutes=1)
 _EMA = EmaCrossConfig()
@@ -163,7 +166,10 @@ def kept_signals(outbox: Outbox, symbols: list[str]) -> list[tuple[SignalKey, da
         origins = connection.execute(query).scalars().all()
     kept = []
     for origin in origins:
-        strategy, exchange, symbol, direction, trigger = origin.split("|")
+        parts = origin.split("|")
+        if len(parts) != 5:  # not written by this module: no key to keep a cooldown on
+            continue
+        strategy, exchange, symbol, direction, trigger = parts
         kept.append(((strategy, exchange, symbol, direction), datetime.fromisoformat(trigger)))
     return kept
 
@@ -191,15 +197,19 @@ def scan_and_enqueue(store: Warehouse, outbox: Outbox, *, since: Mapping[Market,
         subhour = build_subhour_candles(store, exchange=exchange, start=earliest - timedelta(minutes=15), end=now,
                                         now=now, symbols=symbols)
         report.subhour_rows += sum(subhour.rows.values())
-        quarter = store.read_candles(timeframe="15m", exchange=exchange, symbols=symbols,
+        latest = {s: ts + MINUTE for s, ts in minutes.group_by("symbol").agg(pl.col("ts").max()).iter_rows()}
+        # a market can have a new EMA-crossover signal only when one of its 15m candles just closed
+        quarterly = [s for s in symbols if s in latest and closes_quarter(bounds.get((exchange, s)), latest[s])]
+        quarter = store.read_candles(timeframe="15m", exchange=exchange, symbols=quarterly,
                                      start=earliest - timedelta(minutes=15) * EMA_LOOKBACK)
-        hours = store.read_candles(timeframe="1h", exchange=exchange, symbols=symbols,
-                                   start=earliest - timedelta(hours=EMA_LOOKBACK))
-        derivatives = store.read_derivatives(exchange) if funding.enabled else None
-        if derivatives is not None:
-            derivatives = derivatives.filter(pl.col("ts") >= now - timedelta(hours=funding.lookback_hours))
+        hours = store.read_candles(timeframe="1h", exchange=exchange, symbols=quarterly,
+                                   start=earliest - timedelta(hours=EMA_LOOKBACK_1H))
+        derivatives = store.read("derivatives", DERIVATIVES_SCHEMA, Slice(
+            {"exchange": exchange}, ts_column="ts", start=now - timedelta(hours=funding.lookback_hours)),
+            order_by=("exchange", "symbol", "ts")) if funding.enabled else None
         result = scan_markets(
-            candles_1m=minutes, candles_15m=quarter, candles_1h=complete_hours(hours, minutes, now=now),
+            candles_1m=minutes, candles_15m=quarter,
+            candles_1h=complete_hours(hours, minutes.filter(pl.col("symbol").is_in(quarterly)), now=now),
             derivatives=derivatives, since=bounds, kept=kept_signals(outbox, symbols), bos=bos, ema_cross=ema,
             funding_threshold=funding.threshold if funding.enabled else None)
         _enqueue(outbox, result, report, now)

@@ -111,8 +111,8 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
             run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
         run("derivatives_job")
         run("coingecko_job")
-        # -- the live market-signal path once over the demo's days (new_candles_sensor runs it per new candle)
-        run("market_signals_job", config=market_signals_config(days))
+        # -- the live market-signal path once over the last hours (new_candles_sensor runs it per new candle)
+        run("market_signals_job", config=market_signals_config())
         # -- models and reports: training, each segment's walk-forward, the Monte Carlo risk (report_demo.py)
         segments = segment_partitions().get_partition_keys()
 

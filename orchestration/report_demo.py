@@ -186,10 +186,17 @@ def print_report_summary(home: Path, segments: list[str]) -> None:
 
 
 # -- market signals (issue 11) ----------------------------------------------------------------------
-def market_signals_config(days: int) -> dict[str, Any]:
-    """The demo's one market_signals_job run: every market with 1m candles, over all ``days`` stored
-    (the sensor-requested runs scan only what is new; this one catches up on the whole demo)."""
-    return {"ops": {"market_signals_op": {"config": {"window_minutes": days * 1440}}}}
+#: Hours of 1m candles the demo's market_signals_job run scans: on the simulated market's 87 symbols
+#: about 30 BOS and 6-8 EMA-crossover signals, so both strategies show while enqueueing and publishing
+#: stay a few seconds (three days give ~460 signals and add a minute).
+DEMO_SIGNAL_HOURS = 8
+
+
+def market_signals_config(hours: int = DEMO_SIGNAL_HOURS) -> dict[str, Any]:
+    """The demo's one market_signals_job run: every market with 1m candles, over the last ``hours``
+    (the sensor-requested runs scan only what is new since the run before)."""
+    return {"ops": {"market_signals_op": {"config": {"window_minutes": hours * 60}}},
+            "execution": {"config": {}}}  # the job's own in-process executor (not the demo's multi-or-in-process one)
 
 
 def market_signal_rows(warehouse_url: str) -> list[dict[str, Any]]:

@@ -25,9 +25,10 @@ Look-back
     bounded history (the latest swings, the volume window), so a buffer of :data:`BOS_LOOKBACK`
     1m candles before ``since`` reproduces the full-history result exactly unless a market made no
     swing in that time. The EMA crossover's indicators are recursive filters seeded at the first
-    candle given; :data:`EMA_LOOKBACK` candles before ``since`` bring the seed's influence below
-    1e-12 relative for the default periods (Wilder smoothing 14 chained in ADX is the slowest), so
-    a decision can differ from the full history only at an exact tie.
+    candle given; :data:`EMA_LOOKBACK` 15m and :data:`EMA_LOOKBACK_1H` 1h candles before ``since``
+    bring the seed's influence below 1e-12 relative for the default periods (Wilder smoothing 14
+    chained in the 15m ADX is the slowest; the 1h checks use no ADX), so a decision can differ from
+    the full history only at an exact tie.
 
 No look-ahead: every step above reads candles up to the trigger and kept signals before it.
 """
@@ -56,8 +57,10 @@ Market = tuple[str, str]
 SignalKey = tuple[str, str, str, str]
 #: 1m candles before ``since`` a live BOS scan reads (4 h).
 BOS_LOOKBACK = 240
-#: 15m and 1h candles before ``since`` a live EMA-crossover scan reads.
+#: 15m candles before ``since`` a live EMA-crossover scan reads (ADX: two chained Wilder filters).
 EMA_LOOKBACK = 800
+#: 1h candles before ``since`` it reads for the confirmation (EMA 21, RSI 14, volume SMA: no ADX).
+EMA_LOOKBACK_1H = 400
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,17 @@ def scan_markets(
                              [derivatives], errors, "funding")
     signals.sort(key=lambda s: (s.trigger_ts, s.key))
     return ScanResult(signals=signals, alerts=sorted(alerts, key=lambda a: (a.ts, a.key)), errors=errors)
+
+
+def closes_quarter(since: datetime | None, latest_close: datetime) -> bool:
+    """Whether a 15m candle closes in ``(since, latest_close]`` (``since`` None: always), i.e.
+    whether an EMA-crossover scan of a market can find anything new; the live path skips it otherwise."""
+    if since is None:
+        return True
+    step = timedelta(minutes=15)
+    epoch = datetime(1970, 1, 1, tzinfo=latest_close.tzinfo)
+    boundary = latest_close - (latest_close - epoch) % step
+    return boundary > since
 
 
 def closes_at(signal: MarketSignal) -> datetime:

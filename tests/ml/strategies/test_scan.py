@@ -88,3 +88,13 @@ def test_hours_not_stored_yet_are_built_from_complete_minutes(stored_hours: int)
     assert doubled.equals(stored.sort("exchange", "symbol", "ts"))
     rest = hours.filter(pl.col("ts") >= START + timedelta(hours=stored_hours))
     assert rest.equals(built.filter(pl.col("ts") >= START + timedelta(hours=stored_hours)))
+
+
+@pytest.mark.parametrize(("since_minute", "latest_minute", "expected"), [
+    (None, 7, True), (14, 15, True), (15, 16, False), (16, 29, False), (16, 30, True), (10, 50, True)])
+def test_an_ema_scan_is_needed_only_when_a_15m_candle_closed(since_minute: int | None, latest_minute: int,
+                                                             expected: bool) -> None:
+    from ml.strategies.scan import closes_quarter
+
+    since = None if since_minute is None else START + timedelta(minutes=since_minute)
+    assert closes_quarter(since, START + timedelta(minutes=latest_minute)) is expected
