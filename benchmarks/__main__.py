@@ -38,6 +38,7 @@ PARTS: dict[str, str] = {
     "regimes": "benchmarks.regimes",
     "features": "benchmarks.features",
     "walkforward": "benchmarks.walkforward",
+    "strategies": "benchmarks.strategies",
 }
 
 
