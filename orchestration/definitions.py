@@ -27,6 +27,7 @@ from assets.mtf import build_mtf_asset
 from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
 from assets.reports import build_risk_report_asset, build_walk_forward_report_asset
+from assets.subhour import build_subhour_asset
 from ml.features.segments import SEGMENT_IDS
 from orchestration.jobs import (
     AssetJob,
@@ -34,6 +35,7 @@ from orchestration.jobs import (
     candle_job,
     coingecko_job,
     derivatives_job,
+    market_signals_job,
     markets_job,
     model_features_job,
     publish_schedule,
@@ -62,6 +64,7 @@ from resources.social_resources import (
     SocialConfigResource,
 )
 from resources.warehouse.resource import WarehouseResource
+from sensors.new_candles import build_new_candles_sensor
 from sensors.social_events import build_social_events_sensor
 
 
@@ -142,24 +145,25 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
         *build_candle_checks(candles_1m, timeframe="1m", partitions_def=partitions,
                              default_top_n=settings.candles_1m_symbols, freshness_hours=settings.freshness_hours),
     ]
-    candles_mtf = build_mtf_asset(partitions)
+    candles_mtf, candles_subhour = build_mtf_asset(partitions), build_subhour_asset(partitions)
     checks += build_mtf_checks(candles_mtf, partitions_def=partitions)
     indicators = build_indicators_asset(partitions)
     checks += build_indicator_checks(indicators, partitions_def=partitions)
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
-    validate_job, publish_job = validate_calls_job(), publish_signals_job()
+    validate_job, publish_job, signals_job = validate_calls_job(), publish_signals_job(), market_signals_job()
     reports, report_job_defs, report_schedule_defs = _reports(settings)
     return Definitions(
-        assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
+        assets=[markets, candles_1h, candles_1m, candles_mtf, candles_subhour, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
                 features, regime_model, xgb_models, predictions, *reports],
         asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
-              validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
+              validate_job, publish_job, signals_job, model_features_job, xgb_training_job, regime_training_job,
               *report_job_defs],
-        sensors=[build_social_events_sensor(validate_job)],
+        sensors=[build_social_events_sensor(validate_job), build_new_candles_sensor(
+            signals_job, strategies={name: name in settings.strategies for name in ("bos", "ema_cross", "funding")})],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
             derivatives_job=derivatives_job, coingecko_job=coingecko_job, retention_job=retention_job,

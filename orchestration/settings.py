@@ -47,6 +47,7 @@ SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
         "local",
         "model artifacts: local (files in $SIGNALWORKS_HOME/models) or http://host:port/bucket (S3-compatible, path-style)",
     ),
+    "SIGNALWORKS_STRATEGIES": ("bos,ema_cross,funding", "market strategies new_candles_sensor runs (or none)"),
 }
 
 
@@ -73,6 +74,8 @@ class Settings(BaseModel):
     dexscreener_base_url: str = "https://api.dexscreener.com"
     telegram_bot_api: str = "https://api.telegram.org"
     model_store: str = "local"
+    #: Market strategies the live path runs (SIGNALWORKS_STRATEGIES, comma-separated).
+    strategies: tuple[str, ...] = ("bos", "ema_cross", "funding")
 
     @field_validator("exchanges")
     @classmethod
@@ -146,6 +149,19 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
+#: What SIGNALWORKS_STRATEGIES may list (``none`` turns every market strategy off).
+STRATEGIES = ("bos", "ema_cross", "funding")
+
+
+def _strategies(value: str) -> tuple[str, ...]:
+    chosen = tuple(s for s in _split(value) if s != "none")
+    unknown = sorted(set(chosen) - set(STRATEGIES))
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; expected a comma-separated subset of {', '.join(STRATEGIES)} "
+                         "or 'none'")
+    return chosen
+
+
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``environ`` (default: ``os.environ`` after loading ``.env``)."""
     if environ is None:
@@ -173,6 +189,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         "SIGNALWORKS_DEXSCREENER_BASE_URL": ("dexscreener_base_url", str),
         "SIGNALWORKS_TELEGRAM_BOT_API": ("telegram_bot_api", str),
         "SIGNALWORKS_MODEL_STORE": ("model_store", _model_store_setting),
+        "SIGNALWORKS_STRATEGIES": ("strategies", _strategies),
     }
     for variable, (field, convert) in mapping.items():
         raw = environ.get(variable, "").strip()

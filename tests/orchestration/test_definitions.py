@@ -23,7 +23,8 @@ def test_definitions_load_and_every_job_resolves() -> None:
     repository = defs.get_repository_def()
     jobs = {job.name for job in repository.get_all_jobs()}
     assert {"candles_1h_job", "candles_1m_job", "markets_job", "derivatives_job", "coingecko_job",
-            "candles_1m_retention_job", "validate_calls_job", "publish_signals_job", "model_features_job",
+            "candles_1m_retention_job", "validate_calls_job", "publish_signals_job", "market_signals_job",
+            "model_features_job",
             "xgb_training_job", "regime_training_job", "walk_forward_report_job", "risk_report_job"} <= jobs
     for name in jobs:
         assert defs.resolve_job_def(name).name == name
@@ -32,7 +33,7 @@ def test_definitions_load_and_every_job_resolves() -> None:
                          "derivatives_schedule", "coingecko_schedule", "candles_1m_retention_schedule",
                          "publish_signals_schedule", "model_features_schedule", "xgb_training_schedule",
                          "regime_training_schedule", "walk_forward_report_schedule", "risk_report_schedule"}
-    assert {s.name for s in repository.sensor_defs} == {"social_events_sensor"}
+    assert {s.name for s in repository.sensor_defs} == {"social_events_sensor", "new_candles_sensor"}
 
 
 def test_loading_the_code_location_imports_no_heavy_library() -> None:
