@@ -1,7 +1,8 @@
 """A strategy over stored candles: the live strategy functions, their signals' outcomes, and trades.
 
-The signals come from the very functions the live path calls (:func:`ml.strategies.bos.detect_bos`,
-:func:`ml.strategies.ema_cross.detect_ema_cross`) on the whole range at once; the outcomes from the
+The signals come from the very function the live path calls, :func:`ml.strategies.scan.scan_markets`
+(which runs :func:`ml.strategies.bos.detect_bos` and :func:`ml.strategies.ema_cross.detect_ema_cross`),
+on the whole range at once; the outcomes from the
 functions the live ``signal_outcomes`` use (:func:`ml.signals.outcomes.horizon_returns`,
 :func:`ml.signals.outcomes.trade_outcomes`). Definitions (all times UTC, ``T`` = the strategy's
 candle timeframe, ``ts`` = a candle's open time):
@@ -79,24 +80,25 @@ def strategy_config(strategy: StrategyName, overrides: Mapping[str, Any] | None 
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
 
 
-def strategy_timeframe(config: Any) -> str:
-    """The timeframe whose candles trigger the strategy's signals."""
-    return str(getattr(config, "interval", None) or config.timeframe)
-
-
 def run_strategy(strategy: StrategyName, config: Any, candles: pl.DataFrame,
                  confirm_candles: pl.DataFrame | None = None) -> list[MarketSignal]:
-    """The live strategy function over ``candles`` (and the 1h ``confirm_candles`` of the EMA
-    scalper), unchanged: the signals live would have produced had these candles arrived one by one."""
+    """The signals live would have stored had these candles arrived one by one: the live path's own
+    scan (:func:`ml.strategies.scan.scan_markets`) over the whole range, no ``since`` and nothing
+    kept before it. BOS reads ``candles`` (of ``config.interval``); the EMA scalper reads 15m
+    ``candles`` and the 1h ``confirm_candles``. Raises ``ValueError`` naming every market whose
+    candles the strategy rejects."""
+    from ml.strategies.scan import scan_markets
+
+    empty = candles.clear()
     if strategy == "bos":
-        from ml.strategies.bos import detect_bos
-
-        return detect_bos(candles, config)
-    from ml.strategies.ema_cross import detect_ema_cross
-
-    if confirm_candles is None:
-        raise ValueError("the EMA scalper needs its 1h confirmation candles")
-    return detect_ema_cross(candles, confirm_candles, config)
+        result = scan_markets(candles_1m=candles, candles_15m=empty, candles_1h=empty, bos=config)
+    else:
+        if confirm_candles is None:
+            raise ValueError("the EMA scalper needs its 1h confirmation candles")
+        result = scan_markets(candles_1m=empty, candles_15m=candles, candles_1h=confirm_candles, ema_cross=config)
+    if result.errors:
+        raise ValueError("; ".join(f"{market}: {error}" for market, error in sorted(result.errors.items())))
+    return result.signals
 
 
 def aggregate_candles(candles: pl.DataFrame, timeframe: str) -> pl.DataFrame:
