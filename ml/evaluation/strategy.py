@@ -261,9 +261,9 @@ def _trial(strategy: StrategyName, overrides: dict[str, Any], candles: pl.DataFr
 def _buy_and_hold(candles: pl.DataFrame, starts: pl.Series, period: timedelta) -> np.ndarray:
     """``periods x markets`` close-to-close returns (the previous period's last close, or the
     first open, to this period's last close; 0 for a period without candles)."""
-    first = starts[0]
+    first_ms = int(starts.dt.epoch("ms")[0])
     indexed = candles.sort("ts").with_columns(
-        ((pl.col("ts") - first) / period).cast(pl.Float64).floor().cast(pl.Int64).alias("p"))
+        ((pl.col("ts").dt.epoch("ms") - first_ms) // int(period / timedelta(milliseconds=1))).alias("p"))
     columns = []
     for _, rows in sorted(indexed.group_by("exchange", "symbol"), key=lambda kv: kv[0]):  # type: ignore[arg-type, return-value]
         last = rows.group_by("p").agg(pl.col("close").last()).sort("p")

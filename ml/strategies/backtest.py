@@ -256,8 +256,8 @@ def period_returns(trades: pl.DataFrame, starts: pl.Series, period: timedelta, m
     """Realised net return of the account per period (module doc), zeros where nothing closed."""
     if markets < 1:
         raise ValueError("at least one market")
-    first = starts[0]
-    index = ((trades.get_column("exit_close_ts") - first) / period).cast(pl.Float64).floor().cast(pl.Int64)
+    first_ms = int(starts.dt.epoch("ms")[0])
+    index = (trades.get_column("exit_close_ts").dt.epoch("ms") - first_ms) // int(period / timedelta(milliseconds=1))
     inside = (index >= 0) & (index < starts.len())
     weights = (trades.get_column("size") * trades.get_column("pnl")).filter(inside).to_numpy()
     return np.bincount(index.filter(inside).to_numpy(), weights=weights, minlength=starts.len()) / markets
