@@ -10,7 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ml.evaluation.strategy import DEFAULT_GRIDS, StrategyBacktestConfig, StrategyGrid, strategy_backtest
+from ml.evaluation.strategy import (
+    DEFAULT_GRIDS,
+    StrategyBacktestConfig,
+    StrategyGrid,
+    strategy_backtest,
+)
 from ml.marketdata.frames import CANDLE_SCHEMA, TS
 from ml.strategies.backtest import (
     aggregate_candles,
@@ -125,7 +130,7 @@ def test_run_strategy_is_the_live_scan_and_names_bad_markets() -> None:
     assert run_strategy("bos", config, five) == detect_bos(five, config)
     broken = five.with_columns(pl.when(pl.int_range(pl.len()) == 50).then(-1.0).otherwise(pl.col("close"))
                                .alias("close"))
-    with pytest.raises(ValueError, match="sim AAA/USDT: bos: .*prices must be positive"):
+    with pytest.raises(ValueError, match=r"sim AAA/USDT: bos: .*prices must be positive"):
         run_strategy("bos", config, broken)
 
 
