@@ -102,9 +102,12 @@ def run_strategy(strategy: StrategyName, config: Any, candles: pl.DataFrame,
 
 
 def aggregate_candles(candles: pl.DataFrame, timeframe: str) -> pl.DataFrame:
-    """``timeframe`` candles from finer ones of one timeframe (epoch-aligned buckets; open = first
-    open, high = max, low = min, close = last close, volume = sum). Only complete buckets, holding
-    every finer candle, become candles, the rule of ``candles_mtf``."""
+    """``timeframe`` candles from finer ones of one timeframe by the live rule
+    (:func:`ml.marketdata.resample.resample`, as ``candles_subhour`` and ``candles_mtf``): epoch-aligned
+    buckets, open = first open, high = max, low = min, close = last close, volume = sum, and only
+    complete buckets (every finer candle present) become candles."""
+    from ml.marketdata.resample import resample
+
     if candles.is_empty():
         return pl.DataFrame(schema=CANDLE_SCHEMA)
     sources = candles.get_column("timeframe").unique().to_list()
@@ -113,17 +116,9 @@ def aggregate_candles(candles: pl.DataFrame, timeframe: str) -> pl.DataFrame:
     source_ms, target_ms = timeframe_ms(sources[0]), timeframe_ms(timeframe)
     if target_ms % source_ms or target_ms <= source_ms:
         raise ValueError(f"{timeframe} candles cannot be built from {sources[0]} candles")
-    ms = pl.col("ts").dt.epoch("ms")
-    return (
-        candles.sort(*_MARKET, "ts").with_columns((ms - ms % target_ms).cast(TS).alias("bucket"))
-        .group_by(*_MARKET, "bucket", maintain_order=True)
-        .agg(pl.col("open").first(), pl.col("high").max(), pl.col("low").min(), pl.col("close").last(),
-             pl.col("volume").sum(), pl.len().alias("parts"))
-        .filter(pl.col("parts") == target_ms // source_ms)
-        .select(*_MARKET, pl.lit(timeframe).alias("timeframe"), pl.col("bucket").alias("ts"),
-                "open", "high", "low", "close", "volume")
-        .select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
-    )
+    closed_by = candles.get_column("ts").max() + timedelta(milliseconds=source_ms)  # type: ignore[operator]
+    complete, _ = resample(candles, timeframe, now=closed_by, source=sources[0])
+    return complete
 
 
 @dataclass(frozen=True)
