@@ -11,8 +11,11 @@
   (``tests/ml/strategies/test_backtest_reference.py``).
 * **scan after one new 1m candle** (target <= 50 ms): 150 simulated symbols with a 1m buffer of
   ``SCAN_BUFFER`` candles each; the time to find the signals of the newest candle, beside the full
-  recomputation over the whole history. Needs the scan function the live path calls; absent it,
-  the part says so and measures only the full recomputation.
+  recomputation over the whole history (1,440 minutes), both through
+  :func:`ml.strategies.scan.scan_markets`, the function the live op calls. Live reads
+  ``BOS_LOOKBACK + 1`` minutes per symbol before the new candle (the op's buffer); the part checks
+  both give the same new signals. Simulated data (seeded random walks): the fixtures hold no 150
+  markets at 1m.
 
 ``--quick``: the first 20,000 candles of each pair. Without ``../shared/fixtures`` the part prints
 a "skipped" line and returns nothing.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -154,11 +157,81 @@ def _throughput(quick: bool) -> Section:
     return Section("Strategy backtest throughput", [f"  {note}", *lines], [target])
 
 
+def simulated_minutes(symbols: int, minutes: int, *, seed: int = 0) -> pl.DataFrame:
+    """1m candles of ``symbols`` seeded random walks (0.15 % per minute, occasional 1 % jumps on
+    4x volume: breaks of structure happen), ending at 2024-03-01 00:00 UTC."""
+    import numpy as np
+
+    from ml.marketdata.frames import CANDLE_SCHEMA
+
+    rng = np.random.default_rng(seed)
+    end = datetime(2024, 3, 1, tzinfo=UTC)
+    ts = [end - timedelta(minutes=minutes - i) for i in range(minutes)]
+    frames = []
+    for index in range(symbols):
+        steps = rng.normal(0, 0.0015, minutes) + np.where(rng.random(minutes) < 0.01, 0.01, 0.0)
+        close = 100 * np.exp(np.cumsum(steps))
+        open_ = np.r_[100.0, close[:-1]]
+        frames.append(pl.DataFrame({
+            "exchange": "sim", "symbol": f"S{index:03d}/USDT", "timeframe": "1m", "ts": ts, "open": open_,
+            "high": np.maximum(open_, close) * (1 + rng.uniform(0, 5e-4, minutes)),
+            "low": np.minimum(open_, close) * (1 - rng.uniform(0, 5e-4, minutes)),
+            "close": close, "volume": rng.uniform(1, 2, minutes) * np.where(steps > 0.005, 4.0, 1.0)}))
+    return pl.concat(frames).select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+
+
+def _planted_breaks(candles: pl.DataFrame, *, every: int) -> pl.DataFrame:
+    """Every ``every``-th symbol's newest candle made a break of structure (a strong close 2 % above
+    its last 4 hours' high on 10x volume), so the scan of that candle has signals to find."""
+    newest = candles["ts"].max()
+    high = candles.group_by("symbol").agg(pl.col("high").max().alias("top"))
+    planted = pl.col("symbol").str.slice(1, 3).cast(pl.Int64) % every == 0
+    close = pl.col("top") * 1.02
+    return candles.join(high, on="symbol").with_columns(
+        pl.when(planted & (pl.col("ts") == newest)).then(close / 1.015).otherwise(pl.col("open")).alias("open"),
+        pl.when(planted & (pl.col("ts") == newest)).then(close * 1.0005).otherwise(pl.col("high")).alias("high"),
+        pl.when(planted & (pl.col("ts") == newest)).then(close / 1.015 * 0.9995).otherwise(pl.col("low")).alias("low"),
+        pl.when(planted & (pl.col("ts") == newest)).then(close).otherwise(pl.col("close")).alias("close"),
+        pl.when(planted & (pl.col("ts") == newest)).then(20.0).otherwise(pl.col("volume")).alias("volume"),
+    ).drop("top")
+
+
+def _scan(quick: bool) -> Section:
+    """One new 1m candle for each of 150 symbols: the live scan of its buffer vs the full recomputation."""
+    from ml.strategies.bos import SEED_CONFIG
+    from ml.strategies.scan import BOS_LOOKBACK, scan_markets
+
+    symbols, history = 150, 480 if quick else 1440
+    candles = _planted_breaks(simulated_minutes(symbols, history), every=10)
+    newest = candles["ts"].max()
+    since = {("sim", f"S{i:03d}/USDT"): newest for i in range(symbols)}  # the close of the previous candle
+    buffer = candles.filter(pl.col("ts") > newest - timedelta(minutes=BOS_LOOKBACK + 1))
+    empty = candles.clear()
+
+    def scan(frame: pl.DataFrame) -> list[Any]:
+        return scan_markets(candles_1m=frame, candles_15m=empty, candles_1h=empty, since=since, bos=SEED_CONFIG).signals
+
+    scan_s, new = _best(lambda: scan(buffer), 7)
+    full_s, full = _best(lambda: scan(candles), 3)
+    lines = table(["scan of the newest candle", "candles read", "ms", "new signals"], [
+        [f"live: last {BOS_LOOKBACK + 1} min per symbol (scan_markets)", buffer.height, f"{scan_s * 1e3:.1f}",
+         len(new)],
+        [f"full recomputation: {history} min per symbol", candles.height, f"{full_s * 1e3:.1f}", len(full)],
+    ])
+    note = (f"{symbols} simulated symbols (seeded random walks, every 10th with a break on its newest candle), "
+            f"BOS seed parameters on 1m; the same new "
+            f"signals: {new == full}; speed-up {full_s / scan_s:.1f}x")
+    target = Target("scan of 150 symbols after one new 1m candle", scan_s * 1e3, 50.0, unit="ms", at_least=False,
+                    inclusive=True)
+    return Section("Scan after one new 1m candle", [f"  {note}", *lines], [target])
+
+
 def run(quick: bool = False) -> list[Section] | None:
+    sections = [_scan(quick)]
     if not FOLDER.is_dir():
-        print(f"  skipped: {FOLDER} is absent (set SIGNALWORKS_SHARED_FIXTURES)")
-        return None
-    return [_throughput(quick)]
+        print(f"  throughput skipped: {FOLDER} is absent (set SIGNALWORKS_SHARED_FIXTURES)")
+        return sections
+    return [_throughput(quick), *sections]
 
 
-__all__: Sequence[str] = ("bos_per_row", "real_5m_candles", "run", "vectorised_events")
+__all__: Sequence[str] = ("bos_per_row", "real_5m_candles", "run", "simulated_minutes", "vectorised_events")
