@@ -1,6 +1,7 @@
 """The ``signalworks`` command: ``demo`` runs the main jobs on the configured deployment and
 prints what was stored; ``summary`` prints the summary only; ``import`` loads freqtrade or CSV
-candle files into the warehouse; ``backtest`` runs the segment walk-forward on stored candles."""
+candle files into the warehouse; ``backtest`` runs the segment walk-forward (or, with ``--strategy``,
+a market strategy's walk-forward) on stored candles."""
 
 from __future__ import annotations
 

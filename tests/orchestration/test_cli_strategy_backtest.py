@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import polars as pl
 import pytest
 
 from ml.evaluation.strategy import StrategyBacktestConfig
+from ml.strategies.backtest import aggregate_candles
 from orchestration.backtest import REPORT_SCHEMA_VERSION
 from orchestration.strategy_backtest import StrategyBacktestRequest, run_strategy_backtest
 from resources.candle_import import import_candle_files
@@ -104,6 +106,17 @@ def test_bos_on_freqtrade_1m_candles_measures_outcomes_in_minutes(tmp_path: Path
     assert bos["outcome_clock"]["horizon_minutes"] == [1, 2, 3, 5, 10, 15]
     assert len(bos["windows"]) == 6 and bos["overall"]["periods"] == 6 * 24
     assert bos["trades"]["signals"] > 0
+    # BOS on 5m candles of the same market: horizons of 5m candles, measured on the stored 1m candles
+    minutes = store.read_candles(timeframe="1m", exchange="binance", symbols=["UNITTEST/BTC"])
+    five = aggregate_candles(minutes, "5m")
+    store.replace_candles(five, exchange="binance", timeframe="5m", start=five["ts"].min(),
+                          end=five["ts"].max() + timedelta(minutes=5), symbols=["UNITTEST/BTC"])
+    on_five = replace(request, timeframe="5m", output=tmp_path / "five")
+    assert run_strategy_backtest(on_five, store, stream=io.StringIO()) == 0
+    document = json.loads((tmp_path / "five" / "report.json").read_text())
+    assert document["inputs"]["outcome_candles"] == "1m"
+    assert document["segments"]["bos"]["outcome_clock"] == {
+        "candles": "1m", "horizon_candles": [1, 2, 3, 5, 10, 15], "horizon_minutes": [5, 10, 15, 25, 50, 75]}
 
 
 @pytest.mark.parametrize(("args", "message"), [
