@@ -123,11 +123,13 @@ def _check_range(candles: pl.DataFrame, config: SegmentWalkForwardConfig) -> Non
                                  "--train-days/--test-days")
 
 
-def _plots(result: SegmentWalkForward, calibration: Any, folder: Path) -> list[str]:
+def write_plots(result: Any, calibration: Any, folder: Path) -> list[str]:
+    """Equity, drawdown (and with ``calibration`` reliability) PNGs of a result with ``segment``
+    and ``portfolio`` (a model's :class:`SegmentWalkForward` or a strategy's backtest)."""
     from ml.reporting.plots import drawdown_png, equity_curves_png, reliability_png
 
     portfolio = result.portfolio
-    names = ["strategy", "buy_and_hold", "always_flat", "permuted_labels"]
+    names = ["strategy", "buy_and_hold", "always_flat", "permuted_labels", "random_entries"]
     files = {
         f"equity_{result.segment}.png": equity_curves_png(
             portfolio["ts"], {n: portfolio[n].to_numpy() for n in names if n in portfolio.columns},
@@ -205,7 +207,7 @@ def run_backtest(request: BacktestRequest, warehouse: Any, *, segments: Segments
         calibration = out_of_sample_calibration(result.predictions)
         report = result.to_dict()
         report["calibration"] = None if calibration is None else calibration.to_dict()
-        report["plots"] = _plots(result, calibration, request.output)
+        report["plots"] = write_plots(result, calibration, request.output)
         reports[segment] = report
         prediction_parts.append(result.predictions.select(
             pl.lit(segment).alias("segment"), "symbol", "window", pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,6 +1,7 @@
 """The ``signalworks`` command: ``demo`` runs the main jobs on the configured deployment and
 prints what was stored; ``summary`` prints the summary only; ``import`` loads freqtrade or CSV
-candle files into the warehouse; ``backtest`` runs the segment walk-forward on stored candles."""
+candle files into the warehouse; ``backtest`` runs the segment walk-forward (or, with ``--strategy``,
+a market strategy's walk-forward) on stored candles."""
 
 from __future__ import annotations
 
@@ -191,10 +192,25 @@ def run_backtest_command(args: argparse.Namespace) -> int:
 
     try:
         start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+        if args.strategy:
+            from orchestration.strategy_backtest import (
+                STRATEGY_TIMEFRAMES,
+                StrategyBacktestRequest,
+                run_strategy_backtest,
+                strategy_config_from_args,
+            )
+
+            settings = strategy_config_from_args(args.mode, args.train_days, args.test_days, args.period_hours,
+                                                 args.fee, args.slippage, args.seed)
+            strategy_request = StrategyBacktestRequest(
+                strategy=args.strategy, exchange=args.exchange.lower(), symbols=tuple(dict.fromkeys(args.symbols)),
+                timeframe=args.timeframe or STRATEGY_TIMEFRAMES[args.strategy], start=start, end=end,
+                output=Path(args.output), config=settings, grid=args.grid)
+            return run_strategy_backtest(strategy_request, Warehouse.from_url(get_settings().warehouse_url))
         config = config_from_args(args.mode, args.train_days, args.test_days, args.horizon, args.embargo_hours,
                                   args.fee, args.slippage, args.seed)
         request = BacktestRequest(exchange=args.exchange.lower(), symbols=tuple(dict.fromkeys(args.symbols)),
-                                  timeframe=args.timeframe, start=start, end=end, output=Path(args.output),
+                                  timeframe=args.timeframe or "1h", start=start, end=end, output=Path(args.output),
                                   config=config, grid=args.grid)
         return run_backtest(request, Warehouse.from_url(get_settings().warehouse_url))
     except (BacktestInputError, ValueError) as error:
@@ -203,10 +219,13 @@ def run_backtest_command(args: argparse.Namespace) -> int:
 
 
 def _backtest_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    backtest = commands.add_parser("backtest", help="walk-forward of the segment models on stored candles")
+    backtest = commands.add_parser("backtest", help="walk-forward of the segment models, or with --strategy of a "
+                                                    "market strategy, on stored candles")
+    backtest.add_argument("--strategy", choices=["bos", "ema_cross"],
+                          help="backtest this market strategy instead of the segment models")
     backtest.add_argument("--exchange", required=True, help="exchange of the stored candles, e.g. binance")
     backtest.add_argument("--symbols", nargs="+", required=True, metavar="SYMBOL", help="e.g. BTC/USDT ETH/USDT")
-    backtest.add_argument("--timeframe", default="1h", help="candle timeframe (default 1h)")
+    backtest.add_argument("--timeframe", help="candle timeframe (default 1h; bos 1m; ema_cross 15m + 1h)")
     backtest.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     backtest.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC, included)")
     backtest.add_argument("--mode", choices=["anchored", "rolling"], default="rolling")
@@ -217,6 +236,8 @@ def _backtest_parser(commands: argparse._SubParsersAction) -> None:  # type: ign
     backtest.add_argument("--fee", type=float, default=0.001, help="fee per side, fraction (default 0.001)")
     backtest.add_argument("--slippage", type=float, default=0.0005, help="slippage per side (default 0.0005)")
     backtest.add_argument("--seed", type=int, default=0)
+    backtest.add_argument("--period-hours", type=float, default=24.0,
+                          help="--strategy: length of one return period in hours (default 24)")
     backtest.add_argument("--grid", action=argparse.BooleanOptionalAction, default=True,
                           help="run the parameter grid for PBO and the deflated Sharpe (default on)")
     backtest.add_argument("--output", required=True, help="folder for report.json, predictions.csv, plots")
