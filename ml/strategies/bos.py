@@ -69,7 +69,7 @@ first use); polars only frames the input and the output.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal, NoReturn, Self
 
 import numpy as np
@@ -166,18 +166,19 @@ def detect_bos(candles: pl.DataFrame, config: BosConfig = SEED_CONFIG) -> list[M
         For missing columns or a naive ``ts``; naming the market and row for a timeframe other than
         ``config.interval``, duplicate candles, or non-positive / missing prices or negative volume.
     """
-    frame, starts = _validated(candles, config)
+    frame, starts, prices = _validated(candles, config)
     if frame.is_empty():
         return []
-    events = _events(frame, starts, config)
+    events = _events(frame, starts, prices, config)
     step = timedelta(milliseconds=timeframe_ms(config.interval))
-    signals = [_signal(row, config, step) for row in events]
+    signals = _signals(events, config, step)
     return apply_cooldown(signals, timedelta(minutes=config.min_event_interval_minutes))
 
 
-def _validated(candles: pl.DataFrame, config: BosConfig) -> tuple[pl.DataFrame, np.ndarray]:
-    """The candles in CANDLE_SCHEMA types sorted by (exchange, symbol, ts), and the row offsets of
-    its markets (``markets + 1`` entries, the last = the row count); or ``ValueError``.
+def _validated(candles: pl.DataFrame, config: BosConfig) -> tuple[pl.DataFrame, np.ndarray, list[np.ndarray]]:
+    """The candles in CANDLE_SCHEMA types sorted by (exchange, symbol, ts), the row offsets of its
+    markets (``markets + 1`` entries, the last = the row count) and its open, high, low, close and
+    volume as arrays; or ``ValueError``.
 
     Cheap checks decide whether the frame is valid: null counts are kept by the columns, the
     prices are checked in one compiled pass, and a frame in which each (exchange, symbol) is one run
@@ -194,18 +195,19 @@ def _validated(candles: pl.DataFrame, config: BosConfig) -> tuple[pl.DataFrame, 
         raise ValueError(f"candles.ts must be a timezone-aware (UTC) datetime, got {candles.schema['ts']}")
     frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
     if frame.is_empty():
-        return frame, np.zeros(1, np.int64)
+        return frame, np.zeros(1, np.int64), []
+    prices = _arrays(frame)  # views of one-chunk columns, else one copy each
     foreign = frame.select((pl.col("timeframe") != config.interval).fill_null(True).any()).item()
-    if foreign or any(frame.null_count().row(0)) or not valid_prices(*_arrays(frame)):
+    if foreign or any(frame.null_count().row(0)) or not valid_prices(*prices):
         _rejection(frame, config)
     markets, starts = _runs(frame)
     if len(set(markets)) == len(markets) and strictly_increasing(_epoch(frame), starts):
-        return frame, starts
+        return frame, starts, prices
     ordered = frame.sort(*MARKET, "ts")
     _, starts = _runs(ordered)
     if not strictly_increasing(_epoch(ordered), starts):  # sorted: only a duplicate candle is not increasing
         _rejection(frame, config)
-    return ordered, starts
+    return ordered, starts, _arrays(ordered)
 
 
 def _runs(frame: pl.DataFrame) -> tuple[list[tuple[str, str]], np.ndarray]:
@@ -257,27 +259,31 @@ def _rejection(frame: pl.DataFrame, config: BosConfig) -> NoReturn:
     raise AssertionError("_rejection called on a valid frame")  # pragma: no cover
 
 
-def _events(frame: pl.DataFrame, starts: np.ndarray, config: BosConfig) -> list[dict[str, object]]:
-    """One row per trigger candle passing every filter (before the cooldown), with its factors.
+#: An event before the cooldown: exchange, symbol, trigger ts, close, direction, swing level,
+#: strength, volume multiple, body ratio.
+Event = tuple[str, str, datetime, float, Direction, float, float, float, float]
 
-    ``frame`` is valid and sorted by (exchange, symbol, ts), its markets start at ``starts``; the rules run in
-    :func:`ml.strategies.bos_kernel.bos_events` (numba, imported here: loading the code location
-    must not import it).
+
+def _events(frame: pl.DataFrame, starts: np.ndarray, prices: list[np.ndarray], config: BosConfig) -> list[Event]:
+    """One event per trigger candle passing every filter (before the cooldown), with its factors.
+
+    ``frame`` is valid and sorted by (exchange, symbol, ts), its markets start at ``starts``,
+    ``prices`` are its open, high, low, close and volume; the rules run in :func:`ml.strategies.bos_kernel.bos_events` (numba, imported here: loading the
+    code location must not import it).
     """
     from ml.strategies.bos_kernel import LONG, bos_events
 
     directions = {"BOS_UP": ("long",), "BOS_DOWN": ("short",), "BOTH": ("long", "short")}[config.event_filter_type]
     rows, sides, levels, strengths, multiples, bodies = bos_events(
-        starts, *_arrays(frame),
+        starts, *prices,
         config.lookback, config.volume_window, config.min_candles, config.bos_strength_threshold,
         config.min_volume_multiplier, config.require_body_ratio, "long" in directions, "short" in directions)
-    triggers = frame.select(*MARKET, "timeframe", "ts", "close")[rows].to_dicts()
+    triggers = frame.select(*MARKET, "ts").gather(rows).rows()
     return [
-        {**trigger, "direction": "long" if side == LONG else "short", "swing_level": float(level),
-         "strength": float(strength), "volume_multiple": float(multiple), "body_ratio": float(body)}
-        for trigger, side, level, strength, multiple, body in zip(
-            triggers, sides.tolist(), levels.tolist(), strengths.tolist(), multiples.tolist(), bodies.tolist(),
-            strict=True)
+        (exchange, symbol, ts, close, "long" if side == LONG else "short", level, strength, multiple, body)
+        for (exchange, symbol, ts), close, side, level, strength, multiple, body in zip(
+            triggers, prices[3][rows].tolist(), sides.tolist(), levels.tolist(), strengths.tolist(),
+            multiples.tolist(), bodies.tolist(), strict=True)
     ]
 
 
@@ -303,25 +309,26 @@ def risk_level(score: float, leverage: int) -> RiskLevel:
     return "medium"
 
 
-def _signal(row: dict[str, object], config: BosConfig, step: timedelta) -> MarketSignal:
-    direction: Direction = row["direction"]  # type: ignore[assignment]
-    sign = 1.0 if direction == "long" else -1.0
-    entry = float(row["close"])  # type: ignore[arg-type]
-    risk = entry * config.stoploss_pct
-    strength, volume_multiple, body_ratio = (float(row[c]) for c in ("strength", "volume_multiple", "body_ratio"))  # type: ignore[arg-type]
-    score = confidence_score(strength, volume_multiple, body_ratio, config)
-    trigger_ts = row["ts"]
-    return MarketSignal(
-        strategy=STRATEGY, exchange=str(row["exchange"]), symbol=str(row["symbol"]), timeframe=config.interval,
-        direction=direction, trigger_ts=trigger_ts,  # type: ignore[arg-type]
-        entry=entry, stop=entry - sign * risk,
-        targets=tuple(entry + sign * r * risk for r in config.target_r_multiples),
-        confidence=config.confidence_min + score * (config.confidence_max - config.confidence_min),
-        risk_level=risk_level(score, config.leverage),
-        size=config.allocation_pct * config.leverage,
-        expires_at=trigger_ts + step + timedelta(minutes=config.trade_time),  # type: ignore[operator]
-        factors={"event": "BOS_UP" if direction == "long" else "BOS_DOWN",
-                 "swing_level": float(row["swing_level"]),  # type: ignore[arg-type]
-                 "strength": strength, "volume_multiple": volume_multiple, "body_ratio": body_ratio, "score": score},
-    )
-
+def _signals(events: list[Event], config: BosConfig, step: timedelta) -> list[MarketSignal]:
+    size = config.allocation_pct * config.leverage
+    expiry = timedelta(minutes=config.trade_time)
+    signals = []
+    for exchange, symbol, trigger_ts, close, direction, level, strength, volume_multiple, body_ratio in events:
+        sign = 1.0 if direction == "long" else -1.0
+        entry = close
+        risk = entry * config.stoploss_pct
+        score = confidence_score(strength, volume_multiple, body_ratio, config)
+        signals.append(MarketSignal(
+            strategy=STRATEGY, exchange=exchange, symbol=symbol, timeframe=config.interval,
+            direction=direction, trigger_ts=trigger_ts,
+            entry=entry, stop=entry - sign * risk,
+            targets=tuple(entry + sign * r * risk for r in config.target_r_multiples),
+            confidence=config.confidence_min + score * (config.confidence_max - config.confidence_min),
+            risk_level=risk_level(score, config.leverage),
+            size=size,
+            expires_at=trigger_ts + step + expiry,
+            factors={"event": "BOS_UP" if direction == "long" else "BOS_DOWN", "swing_level": level,
+                     "strength": strength, "volume_multiple": volume_multiple, "body_ratio": body_ratio,
+                     "score": score},
+        ))
+    return signals

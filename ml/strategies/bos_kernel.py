@@ -20,12 +20,15 @@ LONG, SHORT = 0, 1
 
 
 @kernel
-def _extreme(price: np.ndarray, j: int, lookback: int, sign: float) -> bool:
-    """``price[j]`` is at least (``sign`` 1) / at most (-1) every price of ``j - L .. j + L``."""
-    for q in range(j - lookback, j + lookback + 1):
-        if q != j and not sign * price[j] >= sign * price[q]:
-            return False
-    return True
+def _swings(high: np.ndarray, low: np.ndarray, j: int, lookback: int) -> tuple[bool, bool]:
+    """Whether ``high[j]`` is at least every high and ``low[j]`` at most every low of ``j - L ..
+    j + L``: compared with the window's maximum (minimum), which is the same test for prices that
+    are never NaN, and a branch-free one (a branch per comparison mispredicts about half the time)."""
+    top, bottom = high[j - lookback], low[j - lookback]
+    for q in range(j - lookback + 1, j + lookback + 1):
+        top = high[q] if high[q] > top else top
+        bottom = low[q] if low[q] < bottom else bottom
+    return high[j] >= top, low[j] <= bottom
 
 
 @kernel
@@ -55,9 +58,10 @@ def bos_events(starts: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.
             j = i - lookback
             if j - start >= lookback:
                 # a swing at j is confirmed at i = j + L: a new level, not yet broken
-                if _extreme(high, j, lookback, 1.0):
+                swing_high, swing_low = _swings(high, low, j, lookback)
+                if swing_high:
                     have_high, level_high, up_used = True, high[j], False
-                if _extreme(low, j, lookback, -1.0):
+                if swing_low:
                     have_low, level_low, down_used = True, low[j], False
             up = have_high and not up_used and close[i] > level_high
             down = have_low and not down_used and close[i] < level_low
