@@ -54,9 +54,8 @@ History a live scan needs: a candle's event depends only on its market's candles
 before the latest swing of each side confirmed before it, on the ``volume_window`` candles before
 it, and on whether ``min_candles`` candles precede it; the volume mean adds the earlier volumes
 one by one, newest first, so it is bit-identical however much more history or how many other
-markets the frame holds. A scan
-over a recent buffer reaching that far back finds the events a backtest over the full history
-finds (the cooldown then also needs the market's last kept signal).
+markets the frame holds. A scan over a recent buffer reaching that far back finds the events a
+backtest over the full history finds (the cooldown then also needs the market's last kept signal).
 
 No look-ahead: every figure at candle ``i`` reads candles ``<= i`` only (a swing at ``j`` is tested
 on ``j - L .. j + L`` at candle ``i = j + L``, when that window has closed), and the cooldown
@@ -181,10 +180,10 @@ def _validated(candles: pl.DataFrame, config: BosConfig) -> tuple[pl.DataFrame, 
     volume as arrays; or ``ValueError``.
 
     Cheap checks decide whether the frame is valid: null counts are kept by the columns, the
-    prices are checked in one compiled pass, and a frame in which each (exchange, symbol) is one run
-    of rows with strictly increasing ``ts`` is neither sorted again nor
-    searched for duplicates. Only a rejected frame runs :func:`_rejection`, which finds the first
-    offending row to name it.
+    prices are checked in one compiled pass, and a frame in which each (exchange, symbol) is one
+    run of rows with strictly increasing ``ts`` is neither sorted again nor searched for
+    duplicates. Only a rejected frame runs :func:`_rejection`, which finds the first offending row
+    to name it.
     """
     from ml.strategies.bos_kernel import strictly_increasing, valid_prices
 
