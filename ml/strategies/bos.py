@@ -52,24 +52,26 @@ Cooldown
 
 History a live scan needs: a candle's event depends only on its market's candles from ``L``
 before the latest swing of each side confirmed before it, on the ``volume_window`` candles before
-it, and on whether ``min_candles`` candles precede it; the volume mean is summed element-wise, so
-it is bit-identical however much more history or how many other markets the frame holds. A scan
-over a recent buffer reaching that far back finds the events a backtest over the full history
-finds (the cooldown then also needs the market's last kept signal).
+it, and on whether ``min_candles`` candles precede it; the volume mean adds the earlier volumes
+one by one, newest first, so it is bit-identical however much more history or how many other
+markets the frame holds. A scan over a recent buffer reaching that far back finds the events a
+backtest over the full history finds (the cooldown then also needs the market's last kept signal).
 
-No look-ahead: every figure at candle ``i`` reads candles ``<= i`` only (swing flags look ``L``
-candles ahead of the swing candle but are shifted ``L`` candles later before use), and the cooldown
+No look-ahead: every figure at candle ``i`` reads candles ``<= i`` only (a swing at ``j`` is tested
+on ``j - L .. j + L`` at candle ``i = j + L``, when that window has closed), and the cooldown
 keeps a signal depending only on earlier signals, so changing candles after ``t`` changes no
 signal triggered at or before ``t``.
+
+Implementation: one compiled pass per market (:mod:`ml.strategies.bos_kernel`, numba, loaded on
+first use); polars only frames the input and the output.
 """
 
 from __future__ import annotations
 
-import operator
-from datetime import timedelta
-from functools import reduce
-from typing import Literal, Self
+from datetime import datetime, timedelta
+from typing import Literal, NoReturn, Self
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
@@ -163,22 +165,77 @@ def detect_bos(candles: pl.DataFrame, config: BosConfig = SEED_CONFIG) -> list[M
         For missing columns or a naive ``ts``; naming the market and row for a timeframe other than
         ``config.interval``, duplicate candles, or non-positive / missing prices or negative volume.
     """
-    frame = _validated(candles, config)
+    frame, starts, prices = _validated(candles, config)
     if frame.is_empty():
         return []
-    events = _events(frame, config)
+    events = _events(frame, starts, prices, config)
     step = timedelta(milliseconds=timeframe_ms(config.interval))
-    signals = [_signal(row, config, step) for row in events.iter_rows(named=True)]
+    signals = _signals(events, config, step)
     return apply_cooldown(signals, timedelta(minutes=config.min_event_interval_minutes))
 
 
-def _validated(candles: pl.DataFrame, config: BosConfig) -> pl.DataFrame:
+def _validated(candles: pl.DataFrame, config: BosConfig) -> tuple[pl.DataFrame, np.ndarray, list[np.ndarray]]:
+    """The candles in CANDLE_SCHEMA types sorted by (exchange, symbol, ts), the row offsets of its
+    markets (``markets + 1`` entries, the last = the row count) and its open, high, low, close and
+    volume as arrays; or ``ValueError``.
+
+    Cheap checks decide whether the frame is valid: null counts are kept by the columns, the
+    prices are checked in one compiled pass, and a frame in which each (exchange, symbol) is one
+    run of rows with strictly increasing ``ts`` is neither sorted again nor searched for
+    duplicates. Only a rejected frame runs :func:`_rejection`, which finds the first offending row
+    to name it.
+    """
+    from ml.strategies.bos_kernel import strictly_increasing, valid_prices
+
     missing = [c for c in CANDLE_SCHEMA if c not in candles.columns]
     if missing:
         raise ValueError(f"candles lack the columns {missing}; expected {list(CANDLE_SCHEMA)}")
     if not isinstance(candles.schema["ts"], pl.Datetime) or candles.schema["ts"].time_zone is None:  # type: ignore[union-attr]
         raise ValueError(f"candles.ts must be a timezone-aware (UTC) datetime, got {candles.schema['ts']}")
     frame = candles.select([pl.col(c).cast(t) for c, t in CANDLE_SCHEMA.items()])
+    if frame.is_empty():
+        return frame, np.zeros(1, np.int64), []
+    prices = _arrays(frame)  # views of one-chunk columns, else one copy each
+    foreign = frame.select((pl.col("timeframe") != config.interval).fill_null(True).any()).item()
+    if foreign or any(frame.null_count().row(0)) or not valid_prices(*prices):
+        _rejection(frame, config)
+    markets, starts = _runs(frame)
+    if len(set(markets)) == len(markets) and strictly_increasing(_epoch(frame), starts):
+        return frame, starts, prices
+    ordered = frame.sort(*MARKET, "ts")
+    _, starts = _runs(ordered)
+    if not strictly_increasing(_epoch(ordered), starts):  # sorted: only a duplicate candle is not increasing
+        _rejection(frame, config)
+    return ordered, starts, _arrays(ordered)
+
+
+def _runs(frame: pl.DataFrame) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The (exchange, symbol) of each run of equal markets, and the runs' row offsets plus the end."""
+    runs = frame.select(pl.struct(*MARKET).rle()).unnest(pl.all()).unnest("value")
+    starts = np.zeros(runs.height + 1, np.int64)
+    np.cumsum(runs.get_column("len").to_numpy(), out=starts[1:])
+    return list(runs.select(*MARKET).iter_rows()), starts
+
+
+def _epoch(frame: pl.DataFrame) -> np.ndarray:
+    return frame.get_column("ts").to_physical().to_numpy()
+
+
+def _arrays(frame: pl.DataFrame) -> list[np.ndarray]:
+    """open, high, low, close, volume as contiguous float64 arrays (views where possible)."""
+    return [np.ascontiguousarray(frame.get_column(c).to_numpy(), dtype=np.float64) for c in (*PRICES, "volume")]
+
+
+def _bad_prices() -> pl.Expr:
+    return pl.any_horizontal([(pl.col(c) > 0).not_().fill_null(True) | pl.col(c).is_nan() for c in PRICES])
+
+
+def _bad_volume() -> pl.Expr:
+    return (pl.col("volume") < 0).fill_null(True) | pl.col("volume").is_nan()
+
+
+def _rejection(frame: pl.DataFrame, config: BosConfig) -> NoReturn:
+    """Raise ``ValueError`` naming the first offending market and row of an invalid ``frame``."""
     rows = frame.with_row_index("row")
     foreign = rows.filter((pl.col("timeframe") != config.interval).fill_null(True))
     if foreign.height:
@@ -193,80 +250,40 @@ def _validated(candles: pl.DataFrame, config: BosConfig) -> pl.DataFrame:
     if duplicated.height:
         bad = duplicated.row(0, named=True)
         raise ValueError(f"{bad['exchange']} {bad['symbol']} row {bad['row']}: duplicate candle at {bad['ts']}")
-    invalid = pl.any_horizontal([(pl.col(c) > 0).not_().fill_null(True) | pl.col(c).is_nan() for c in PRICES])
-    bad_volume = (pl.col("volume") < 0).fill_null(True) | pl.col("volume").is_nan()
-    broken = rows.filter(invalid | bad_volume)
+    broken = rows.filter(_bad_prices() | _bad_volume())
     if broken.height:
         bad = broken.row(0, named=True)
         raise ValueError(f"{bad['exchange']} {bad['symbol']} row {bad['row']} ({bad['ts']}): prices must be "
                          f"positive and volume non-negative, got {[bad[c] for c in (*PRICES, 'volume')]}")
-    return frame.sort(*MARKET, "ts")
+    raise AssertionError("_rejection called on a valid frame")  # pragma: no cover
 
 
-def _confirmed_swing(price: str, lookback: int, *, high: bool) -> pl.Expr:
-    """At the candle confirming a swing (``lookback`` candles after it), that swing's level;
-    null elsewhere. Reads candles up to the current one only."""
-    neighbours = [pl.col(price).shift(k) for k in range(-lookback, lookback + 1) if k]
-    extreme = pl.all_horizontal([pl.col(price) >= n if high else pl.col(price) <= n for n in neighbours])
-    position, count = pl.int_range(pl.len()), pl.len()
-    complete = (position >= lookback) & (position < count - lookback)
-    swing = pl.when(complete & extreme).then(pl.col(price))
-    return swing.shift(lookback)
+#: An event before the cooldown: exchange, symbol, trigger ts, close, direction, swing level,
+#: strength, volume multiple, body ratio.
+Event = tuple[str, str, datetime, float, Direction, float, float, float, float]
 
 
-def _events(frame: pl.DataFrame, config: BosConfig) -> pl.DataFrame:
-    """One row per trigger candle passing every filter (before the cooldown), with its factors."""
-    lookback = config.lookback
-    # A left fold of element-wise additions, not a rolling or horizontal sum (whose rounding varies
-    # with the frame's layout): a candle's baseline is then bit-identical whatever else the frame
-    # holds, so a live buffer, a backtest and one market alone agree.
-    earlier = [pl.col("volume").shift(k) for k in range(1, config.volume_window + 1)]
-    total = reduce(operator.add, [v.fill_null(0.0) for v in earlier])
-    count = reduce(operator.add, [v.is_not_null().cast(pl.Int64) for v in earlier])
-    baseline = total / count
-    enriched = frame.with_columns(
-        _confirmed_swing("high", lookback, high=True).over(MARKET).alias("new_swing_high"),
-        _confirmed_swing("low", lookback, high=False).over(MARKET).alias("new_swing_low"),
-        (pl.int_range(pl.len()) + 1).over(MARKET).alias("history"),
-        pl.when(baseline.over(MARKET) > 0).then(pl.col("volume") / baseline.over(MARKET)).alias("volume_multiple"),
-        pl.when(pl.col("high") > pl.col("low"))
-        .then((pl.col("close") - pl.col("open")) / (pl.col("high") - pl.col("low"))).alias("signed_body"),
-    )
-    # Each confirmed swing starts a segment; within it only the first close beyond its level breaks it.
-    enriched = enriched.with_columns(
-        pl.col(f"new_{level}").forward_fill().over(MARKET).alias(level) for level in ("swing_high", "swing_low")
-    ).with_columns(
-        pl.col(f"new_{level}").is_not_null().cum_sum().over(MARKET).alias(segment)
-        for level, segment in (("swing_high", "up_segment"), ("swing_low", "down_segment"))
-    ).with_columns(
-        (pl.col("close") > pl.col("swing_high")).fill_null(False).alias("above"),
-        (pl.col("close") < pl.col("swing_low")).fill_null(False).alias("below"),
-    )
+def _events(frame: pl.DataFrame, starts: np.ndarray, prices: list[np.ndarray], config: BosConfig) -> list[Event]:
+    """One event per trigger candle passing every filter (before the cooldown), with its factors.
+
+    ``frame`` is valid and sorted by (exchange, symbol, ts), its markets start at ``starts``,
+    ``prices`` are its open, high, low, close and volume; the rules run in :func:`ml.strategies.bos_kernel.bos_events` (numba, imported here: loading the
+    code location must not import it).
+    """
+    from ml.strategies.bos_kernel import LONG, bos_events
+
     directions = {"BOS_UP": ("long",), "BOS_DOWN": ("short",), "BOTH": ("long", "short")}[config.event_filter_type]
-    parts = []
-    for direction in directions:
-        long = direction == "long"
-        level, beyond, segment = ("swing_high", "above", "up_segment") if long else ("swing_low", "below",
-                                                                                       "down_segment")
-        first_beyond = pl.col(beyond) & (pl.col(beyond).cast(pl.Int64).cum_sum().over(*MARKET, segment) == 1)
-        strength = pl.col("close") / pl.col(level) if long else pl.col(level) / pl.col("close")
-        body = pl.col("signed_body") if long else -pl.col("signed_body")
-        parts.append(
-            enriched.with_columns(
-                pl.lit(direction).alias("direction"), pl.col(level).alias("swing_level"),
-                strength.alias("strength"), body.alias("body_ratio"),
-            ).filter(
-                first_beyond,
-                pl.col("strength") >= config.bos_strength_threshold,
-                (pl.col("volume_multiple") >= config.min_volume_multiplier).fill_null(False),
-                (pl.col("body_ratio") >= config.require_body_ratio).fill_null(False),
-                pl.col("body_ratio") > 0,
-                pl.col("history") >= config.min_candles,
-            )
-        )
-    events = pl.concat(parts).select(*MARKET, "timeframe", "ts", "close", "direction", "swing_level",
-                                     "strength", "volume_multiple", "body_ratio")
-    return events.sort("ts", *MARKET, "direction")
+    rows, sides, levels, strengths, multiples, bodies = bos_events(
+        starts, *prices,
+        config.lookback, config.volume_window, config.min_candles, config.bos_strength_threshold,
+        config.min_volume_multiplier, config.require_body_ratio, "long" in directions, "short" in directions)
+    triggers = frame.select(*MARKET, "ts").gather(rows).rows()
+    return [
+        (exchange, symbol, ts, close, "long" if side == LONG else "short", level, strength, multiple, body)
+        for (exchange, symbol, ts), close, side, level, strength, multiple, body in zip(
+            triggers, prices[3][rows].tolist(), sides.tolist(), levels.tolist(), strengths.tolist(),
+            multiples.tolist(), bodies.tolist(), strict=True)
+    ]
 
 
 def confidence_score(strength: float, volume_multiple: float, body_ratio: float, config: BosConfig) -> float:
@@ -291,25 +308,26 @@ def risk_level(score: float, leverage: int) -> RiskLevel:
     return "medium"
 
 
-def _signal(row: dict[str, object], config: BosConfig, step: timedelta) -> MarketSignal:
-    direction: Direction = row["direction"]  # type: ignore[assignment]
-    sign = 1.0 if direction == "long" else -1.0
-    entry = float(row["close"])  # type: ignore[arg-type]
-    risk = entry * config.stoploss_pct
-    strength, volume_multiple, body_ratio = (float(row[c]) for c in ("strength", "volume_multiple", "body_ratio"))  # type: ignore[arg-type]
-    score = confidence_score(strength, volume_multiple, body_ratio, config)
-    trigger_ts = row["ts"]
-    return MarketSignal(
-        strategy=STRATEGY, exchange=str(row["exchange"]), symbol=str(row["symbol"]), timeframe=config.interval,
-        direction=direction, trigger_ts=trigger_ts,  # type: ignore[arg-type]
-        entry=entry, stop=entry - sign * risk,
-        targets=tuple(entry + sign * r * risk for r in config.target_r_multiples),
-        confidence=config.confidence_min + score * (config.confidence_max - config.confidence_min),
-        risk_level=risk_level(score, config.leverage),
-        size=config.allocation_pct * config.leverage,
-        expires_at=trigger_ts + step + timedelta(minutes=config.trade_time),  # type: ignore[operator]
-        factors={"event": "BOS_UP" if direction == "long" else "BOS_DOWN",
-                 "swing_level": float(row["swing_level"]),  # type: ignore[arg-type]
-                 "strength": strength, "volume_multiple": volume_multiple, "body_ratio": body_ratio, "score": score},
-    )
-
+def _signals(events: list[Event], config: BosConfig, step: timedelta) -> list[MarketSignal]:
+    size = config.allocation_pct * config.leverage
+    expiry = timedelta(minutes=config.trade_time)
+    signals = []
+    for exchange, symbol, trigger_ts, close, direction, level, strength, volume_multiple, body_ratio in events:
+        sign = 1.0 if direction == "long" else -1.0
+        entry = close
+        risk = entry * config.stoploss_pct
+        score = confidence_score(strength, volume_multiple, body_ratio, config)
+        signals.append(MarketSignal(
+            strategy=STRATEGY, exchange=exchange, symbol=symbol, timeframe=config.interval,
+            direction=direction, trigger_ts=trigger_ts,
+            entry=entry, stop=entry - sign * risk,
+            targets=tuple(entry + sign * r * risk for r in config.target_r_multiples),
+            confidence=config.confidence_min + score * (config.confidence_max - config.confidence_min),
+            risk_level=risk_level(score, config.leverage),
+            size=size,
+            expires_at=trigger_ts + step + expiry,
+            factors={"event": "BOS_UP" if direction == "long" else "BOS_DOWN", "swing_level": level,
+                     "strength": strength, "volume_multiple": volume_multiple, "body_ratio": body_ratio,
+                     "score": score},
+        ))
+    return signals
