@@ -93,7 +93,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         if any(fields.values()):
             credentials.append(ExchangeCredentials(exchange=exchange, **{k: v for k, v in fields.items() if v}))
     exchanges = ExchangeResource(exchanges=list(settings.exchanges), quote=settings.quote,
-                                 sim_seed=settings.sim_seed, credentials=credentials)
+                                 sim_seed=settings.sim_seed, sim_symbols=settings.sim_symbols,
+                                 credentials=credentials)
     coingecko: CoinGeckoResource
     if settings.coingecko == "live":
         key = _secret("SIGNALWORKS_COINGECKO_API_KEY")

@@ -26,6 +26,11 @@ SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
         "comma-separated exchange ids: sim (simulated), sim_<venue>, binance, bybit, okx, bitget, mexc",
     ),
     "SIGNALWORKS_SIM_SEED": ("42", "seed of the simulated market (candles are a pure function of it)"),
+    "SIGNALWORKS_SIM_SYMBOLS": (
+        "87",
+        "assets in the simulated market (spot symbols per sim venue; most have a perp): 87 built in, "
+        "up to 2000 with generated small caps, e.g. 400 for a Binance-sized USDT list",
+    ),
     "SIGNALWORKS_COINGECKO": ("sim", "sim (twin consistent with the simulated market) or live"),
     "SIGNALWORKS_COINGECKO_BASE_URL": ("https://api.coingecko.com/api/v3", "CoinGecko API base URL"),
     "SIGNALWORKS_COINGECKO_API_KEY": ("(unset)", "optional CoinGecko demo/pro key (secret, read at run time)"),
@@ -59,6 +64,7 @@ class Settings(BaseModel):
     database_url: str | None = None
     exchanges: tuple[str, ...] = ("sim",)
     sim_seed: int = 42
+    sim_symbols: int = Field(default=87, ge=1, le=2000)
     coingecko: str = "sim"
     coingecko_base_url: str = "https://api.coingecko.com/api/v3"
     coingecko_top: PositiveInt = 2000
@@ -159,6 +165,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         "SIGNALWORKS_DATABASE_URL": ("database_url", str),
         "SIGNALWORKS_EXCHANGES": ("exchanges", _split),
         "SIGNALWORKS_SIM_SEED": ("sim_seed", int),
+        "SIGNALWORKS_SIM_SYMBOLS": ("sim_symbols", int),
         "SIGNALWORKS_COINGECKO": ("coingecko", str.lower),
         "SIGNALWORKS_COINGECKO_BASE_URL": ("coingecko_base_url", str),
         "SIGNALWORKS_COINGECKO_TOP": ("coingecko_top", int),
