@@ -1,4 +1,14 @@
-"""Jobs: market-data refreshes and the weekly 1m-candle retention."""
+"""Jobs: market-data refreshes and the weekly 1m-candle retention.
+
+Executors: the market-data jobs run their steps in the run's own process
+(:data:`MARKET_EXECUTOR`). Their steps take well under a second each, and a process per step
+(Dagster's default multiprocess executor) cost 1.5-2.5 s of start-up each: 22 s for a 1h
+partition whose step code took 3 s. Isolation between exchanges does not come from step processes
+but from runs: the schedules request one run per (day, exchange) partition, so a failing exchange
+fails only its own run, and a step over several exchanges (a single-run backfill) reports each
+partition on its own and fails naming the others (``assets/partition_report.py``). The model jobs
+keep the multiprocess executor: their steps are CPU-heavy and long, so start-up is negligible.
+"""
 
 
 from datetime import UTC, datetime, timedelta
@@ -26,6 +36,8 @@ LANE_TAG = "signalworks/lane"
 MARKET_LANE = {LANE_TAG: "market"}
 #: Validation runs are dequeued before anything else (higher ``dagster/priority`` goes first).
 SOCIAL_LANE = {LANE_TAG: "social", "dagster/priority": "10"}
+#: Light, short steps: no process per step (see the module docstring).
+MARKET_EXECUTOR = in_process_executor
 
 
 class AssetJob(Protocol):
@@ -45,16 +57,18 @@ def candle_job(timeframe: str) -> AssetJob:
         f"candles_{timeframe}_job",
         selection=selection,
         tags=MARKET_LANE,
+        executor_def=MARKET_EXECUTOR,
         description=f"Closed {timeframe} candles for one day x exchange partition"
         + (", then the 2h..1M candles built from them and every indicator." if timeframe == "1h" else "."),
     )
 
 
-markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"), tags=MARKET_LANE)
+markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"), tags=MARKET_LANE,
+                               executor_def=MARKET_EXECUTOR)
 derivatives_job = define_asset_job("derivatives_job", selection=AssetSelection.assets("derivatives"),
-                                   tags=MARKET_LANE)
+                                   tags=MARKET_LANE, executor_def=MARKET_EXECUTOR)
 coingecko_job = define_asset_job("coingecko_job", selection=AssetSelection.assets("coingecko_markets"),
-                                 tags=MARKET_LANE)
+                                 tags=MARKET_LANE, executor_def=MARKET_EXECUTOR)
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -87,7 +101,7 @@ def build_retention_job(default_days: int) -> JobDefinition:
         return deleted
 
     @job(name="candles_1m_retention_job", description="Weekly: drop 1m candles past the retention window.",
-         tags=MARKET_LANE)
+         tags=MARKET_LANE, executor_def=MARKET_EXECUTOR)
     def candles_1m_retention_job() -> None:
         delete_old_1m_candles()
 
