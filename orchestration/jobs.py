@@ -17,15 +17,19 @@ from typing import Protocol
 from dagster import (
     AssetSelection,
     Config,
+    Field,
     JobDefinition,
     OpExecutionContext,
+    Permissive,
     ScheduleDefinition,
+    Selector,
     define_asset_job,
     in_process_executor,
     job,
+    multi_or_in_process_executor,
     op,
 )
-from pydantic import Field
+from pydantic import Field as PydanticField
 
 from assets.social_ops import publish_signals_op, validate_calls_op
 from resources.warehouse.resource import WarehouseResource
@@ -36,8 +40,15 @@ LANE_TAG = "signalworks/lane"
 MARKET_LANE = {LANE_TAG: "market"}
 #: Validation runs are dequeued before anything else (higher ``dagster/priority`` goes first).
 SOCIAL_LANE = {LANE_TAG: "social", "dagster/priority": "10"}
-#: Light, short steps: no process per step (see the module docstring).
-MARKET_EXECUTOR = in_process_executor
+#: Light, short steps: no process per step by default (see the module docstring). It takes the run
+#: config of Dagster's default executor, so ``execution: config: in_process: {}`` (the demo's) still
+#: validates and ``execution: config: multiprocess: {}`` gives a run a process per step again.
+MARKET_EXECUTOR = multi_or_in_process_executor.configured(
+    lambda config: config, name="market_executor",
+    config_schema=Field(Selector({"in_process": Field(Permissive(), default_value={}),
+                                  "multiprocess": Field(Permissive(), default_value={})}),
+                        default_value={"in_process": {}}),
+    description="Dagster's multi_or_in_process_executor, in process unless the run config says multiprocess.")
 
 
 class AssetJob(Protocol):
@@ -88,7 +99,7 @@ def report_jobs() -> tuple[AssetJob, AssetJob]:
 
 def build_retention_job(default_days: int) -> JobDefinition:
     class RetentionConfig(Config):
-        keep_days: int = Field(default=default_days, gt=0, description="keep this many days of 1m candles")
+        keep_days: int = PydanticField(default=default_days, gt=0, description="keep this many days of 1m candles")
 
     @op(name="delete_old_1m_candles")
     def delete_old_1m_candles(context: OpExecutionContext, config: RetentionConfig,

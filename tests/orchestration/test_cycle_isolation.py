@@ -6,6 +6,7 @@ The runs go through ``execute_job`` on a SQLite instance, the way a run worker e
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from dagster import (
@@ -16,6 +17,7 @@ from dagster import (
     build_reconstructable_job,
     execute_job,
     instance_for_test,
+    validate_run_config,
 )
 
 from tests.assets.conftest import sim_definitions
@@ -49,7 +51,7 @@ def events(instance: DagsterInstance, run_id: str, kind: DagsterEventType) -> li
 
 def test_the_cycle_runs_in_process_and_a_failing_exchange_fails_only_its_own_run(tmp_path: Path) -> None:
     job = cycle_job(str(tmp_path))
-    assert job.executor_def.name == "in_process"
+    assert job.executor_def.name == "market_executor"
     markets_of(tmp_path, ("sim_a",))  # sim_b has no universe: its candles step must fail
     (tmp_path / "dagster").mkdir()
     with instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
@@ -86,4 +88,10 @@ def test_market_data_jobs_run_in_process_and_model_jobs_keep_a_process_per_step(
     executors = {name: defs.resolve_job_def(name).executor_def.name for name in (
         "candles_1h_job", "candles_1m_job", "markets_job", "derivatives_job", "coingecko_job",
         "candles_1m_retention_job", "xgb_training_job")}
-    assert executors == {**dict.fromkeys(executors, "in_process"), "xgb_training_job": "multi_or_in_process_executor"}
+    assert executors == {**dict.fromkeys(executors, "market_executor"),
+                         "xgb_training_job": "multi_or_in_process_executor"}
+    job = defs.resolve_job_def("candles_1h_job")
+    chosen = {json.dumps(config): validate_run_config(job, config)["execution"]["market_executor"]
+              for config in ({}, {"execution": {"config": {"in_process": {}}}},
+                             {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})}
+    assert [next(iter(executor)) for executor in chosen.values()] == ["in_process", "in_process", "multiprocess"]
