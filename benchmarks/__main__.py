@@ -40,6 +40,7 @@ PARTS: dict[str, str] = {
     "walkforward": "benchmarks.walkforward",
     "feed": "benchmarks.feed",
     "strategies": "benchmarks.strategies",
+    "cycle": "benchmarks.cycle",
 }
 
 

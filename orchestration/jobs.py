@@ -1,4 +1,14 @@
-"""Jobs: market-data refreshes and the weekly 1m-candle retention."""
+"""Jobs: market-data refreshes and the weekly 1m-candle retention.
+
+Executors: the market-data jobs run their steps in the run's own process
+(:data:`MARKET_EXECUTOR`). Their steps take well under a second each, and a process per step
+(Dagster's default multiprocess executor) cost 1.5-2.5 s of start-up each: 22 s for a 1h
+partition whose step code took 3 s. Isolation between exchanges does not come from step processes
+but from runs: the schedules request one run per (day, exchange) partition, so a failing exchange
+fails only its own run, and a step over several exchanges (a single-run backfill) reports each
+partition on its own and fails naming the others (``assets/partition_report.py``). The model jobs
+keep the multiprocess executor: their steps are CPU-heavy and long, so start-up is negligible.
+"""
 
 
 from datetime import UTC, datetime, timedelta
@@ -7,18 +17,22 @@ from typing import Protocol
 from dagster import (
     AssetSelection,
     Config,
+    Field,
     JobDefinition,
     OpExecutionContext,
+    Permissive,
     ScheduleDefinition,
+    Selector,
     define_asset_job,
     in_process_executor,
     job,
+    multi_or_in_process_executor,
     op,
 )
-from pydantic import Field
+from pydantic import Field as PydanticField
 
-from assets.scorecards import send_scorecard_digest
 from assets.market_signals import market_signals_op
+from assets.scorecards import send_scorecard_digest
 from assets.social_ops import publish_signals_op, validate_calls_op
 from resources.warehouse.resource import WarehouseResource
 
@@ -30,6 +44,15 @@ MARKET_LANE = {LANE_TAG: "market"}
 SOCIAL_LANE = {LANE_TAG: "social", "dagster/priority": "10"}
 #: Market-signal runs: latency-bound and short, dequeued after validation but before market data (no cap).
 SIGNALS_LANE = {LANE_TAG: "signals", "dagster/priority": "5"}
+#: Light, short steps: no process per step by default (see the module docstring). It takes the run
+#: config of Dagster's default executor, so ``execution: config: in_process: {}`` (the demo's) still
+#: validates and ``execution: config: multiprocess: {}`` gives a run a process per step again.
+MARKET_EXECUTOR = multi_or_in_process_executor.configured(
+    lambda config: config, name="market_executor",
+    config_schema=Field(Selector({"in_process": Field(Permissive(), default_value={}),
+                                  "multiprocess": Field(Permissive(), default_value={})}),
+                        default_value={"in_process": {}}),
+    description="Dagster's multi_or_in_process_executor, in process unless the run config says multiprocess.")
 
 
 class AssetJob(Protocol):
@@ -52,17 +75,19 @@ def candle_job(timeframe: str) -> AssetJob:
         f"candles_{timeframe}_job",
         selection=selection,
         tags=MARKET_LANE,
+        executor_def=MARKET_EXECUTOR,
         description=f"Closed {timeframe} candles for one day x exchange partition"
         + {"1h": ", then the 2h..1M candles built from them and every indicator.",
            "1m": ", then the 5m and 15m candles built from them."}.get(timeframe, "."),
     )
 
 
-markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"), tags=MARKET_LANE)
+markets_job = define_asset_job("markets_job", selection=AssetSelection.assets("markets"), tags=MARKET_LANE,
+                               executor_def=MARKET_EXECUTOR)
 derivatives_job = define_asset_job("derivatives_job", selection=AssetSelection.assets("derivatives"),
-                                   tags=MARKET_LANE)
+                                   tags=MARKET_LANE, executor_def=MARKET_EXECUTOR)
 coingecko_job = define_asset_job("coingecko_job", selection=AssetSelection.assets("coingecko_markets"),
-                                 tags=MARKET_LANE)
+                                 tags=MARKET_LANE, executor_def=MARKET_EXECUTOR)
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -82,7 +107,7 @@ def report_jobs() -> tuple[AssetJob, AssetJob]:
 
 def build_retention_job(default_days: int) -> JobDefinition:
     class RetentionConfig(Config):
-        keep_days: int = Field(default=default_days, gt=0, description="keep this many days of 1m candles")
+        keep_days: int = PydanticField(default=default_days, gt=0, description="keep this many days of 1m candles")
 
     @op(name="delete_old_1m_candles")
     def delete_old_1m_candles(context: OpExecutionContext, config: RetentionConfig,
@@ -95,7 +120,7 @@ def build_retention_job(default_days: int) -> JobDefinition:
         return deleted
 
     @job(name="candles_1m_retention_job", description="Weekly: drop 1m candles past the retention window.",
-         tags=MARKET_LANE)
+         tags=MARKET_LANE, executor_def=MARKET_EXECUTOR)
     def candles_1m_retention_job() -> None:
         delete_old_1m_candles()
 
