@@ -1,7 +1,7 @@
 """``indicators``: the full indicator suite for every stored timeframe, per day x exchange.
 
-A partition (UTC day D) holds the indicators of every candle that *closes* during D: the 1m and
-1h candles opening on D, the 1d candle of D, the 1w candle of the week ending on D (a Sunday),
+A partition (UTC day D) holds the indicators of every candle that *closes* during D: the 1m, 5m,
+15m and 1h candles opening on D, the 1d candle of D, the 1w candle of the week ending on D (a Sunday),
 the 1M candle of the month ending on D. It reads ``lookback_bars`` candles before them, so its
 values equal those of one computation over the whole history (to 1e-9 relative; OBV, a running
 total, matches in its changes only).
@@ -32,8 +32,8 @@ from resources.warehouse.resource import WarehouseResource
 from resources.warehouse.store import Warehouse
 
 #: Highest first: each timeframe's RSI feeds the divergence of the one below it.
-TIMEFRAMES: tuple[str, ...] = ("1M", "1w", "3d", "1d", "12h", "4h", "2h", "1h", "1m")
-HIGHER: dict[str, str] = {"1m": "1h", "1h": "4h", "2h": "12h", "4h": "1d", "12h": "1d", "1d": "1w",
+TIMEFRAMES: tuple[str, ...] = ("1M", "1w", "3d", "1d", "12h", "4h", "2h", "1h", "15m", "5m", "1m")
+HIGHER: dict[str, str] = {"1m": "1h", "5m": "15m", "15m": "1h", "1h": "4h", "2h": "12h", "4h": "1d", "12h": "1d", "1d": "1w",
                           "3d": "1w", "1w": "1M"}
 MONTH = timedelta(days=31)
 
@@ -95,7 +95,7 @@ def build_indicators_asset(partitions_def: MultiPartitionsDefinition) -> AssetsD
         name="indicators",
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
-        deps=["candles_1h", "candles_1m", "candles_mtf"],
+        deps=["candles_1h", "candles_1m", "candles_mtf", "candles_subhour"],
         group_name="indicators",
         kinds={"polars", "sql"},
         description="EMA/SMA/EHMA, MACD, ADX, Supertrend, RSI, Bollinger, ATR, OBV, VWAP, volume ratios, TD "

@@ -47,6 +47,8 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     from orchestration.report_demo import (
         PARTITION_TAG,
         failed_check_lines,
+        market_signals_config,
+        print_market_signals,
         print_report_summary,
         run_models,
         run_reports,
@@ -109,6 +111,8 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
             run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
         run("derivatives_job")
         run("coingecko_job")
+        # -- the live market-signal path once over the last hours (new_candles_sensor runs it per new candle)
+        run("market_signals_job", config=market_signals_config())
         # -- models and reports: training, each segment's walk-forward, the Monte Carlo risk (report_demo.py)
         segments = segment_partitions().get_partition_keys()
 
@@ -121,6 +125,7 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
         run_models(run_named, jobs, segments, hourly_days=max(hourly_days, days))
         run_reports(run_named, segments, hourly_days=max(hourly_days, days))
         print_summary(settings, instance)
+        print_market_signals(settings.warehouse_url)
         print_report_summary(settings.home, segments)
         if social:
             from orchestration.social_demo import run_social_demo

@@ -30,6 +30,7 @@ from assets.publishing import PublishersResource
 from assets.reference import build_coingecko_asset, derivatives, markets
 from assets.reports import build_risk_report_asset, build_walk_forward_report_asset
 from assets.scorecards import scorecards
+from assets.subhour import build_subhour_asset
 from ml.features.segments import SEGMENT_IDS
 from orchestration.jobs import (
     AssetJob,
@@ -37,6 +38,7 @@ from orchestration.jobs import (
     candle_job,
     coingecko_job,
     derivatives_job,
+    market_signals_job,
     markets_job,
     model_features_job,
     paper_accounts_job,
@@ -75,6 +77,7 @@ from resources.social_resources import (
     SocialConfigResource,
 )
 from resources.warehouse.resource import WarehouseResource
+from sensors.new_candles import build_new_candles_sensor
 from sensors.social_events import build_social_events_sensor
 
 
@@ -106,7 +109,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
         if any(fields.values()):
             credentials.append(ExchangeCredentials(exchange=exchange, **{k: v for k, v in fields.items() if v}))
     exchanges = ExchangeResource(exchanges=list(settings.exchanges), quote=settings.quote,
-                                 sim_seed=settings.sim_seed, credentials=credentials)
+                                 sim_seed=settings.sim_seed, sim_symbols=settings.sim_symbols,
+                                 credentials=credentials)
     coingecko: CoinGeckoResource
     if settings.coingecko == "live":
         key = _secret("SIGNALWORKS_COINGECKO_API_KEY")
@@ -155,26 +159,27 @@ def _build_definitions(settings: Settings, resources: dict[str, object]) -> Defi
         *build_candle_checks(candles_1m, timeframe="1m", partitions_def=partitions,
                              default_top_n=settings.candles_1m_symbols, freshness_hours=settings.freshness_hours),
     ]
-    candles_mtf = build_mtf_asset(partitions)
+    candles_mtf, candles_subhour = build_mtf_asset(partitions), build_subhour_asset(partitions)
     checks += build_mtf_checks(candles_mtf, partitions_def=partitions)
     indicators = build_indicators_asset(partitions)
     checks += build_indicator_checks(indicators, partitions_def=partitions)
     candles_1h_job, candles_1m_job = candle_job("1h"), candle_job("1m")
     retention_job = build_retention_job(settings.retention_1m_days)
-    validate_job, publish_job = validate_calls_job(), publish_signals_job()
+    validate_job, publish_job, signals_job = validate_calls_job(), publish_signals_job(), market_signals_job()
     reports, report_job_defs, report_schedule_defs = _reports(settings)
     outcomes_job, digest_job = signal_outcomes_job(), scorecard_digest_job()
     return Definitions(
-        assets=[markets, candles_1h, candles_1m, candles_mtf, indicators,
+        assets=[markets, candles_1h, candles_1m, candles_mtf, candles_subhour, indicators,
                 derivatives,
                 build_coingecko_asset(settings.coingecko_top),
                 features, regime_model, xgb_models, predictions, *reports, signal_outcomes, paper_accounts, scorecards],
         asset_checks=[*checks, build_xgb_model_checks(), predictions_models_usable, outcomes_sound],
         jobs=[candles_1h_job, candles_1m_job, markets_job, derivatives_job, coingecko_job, retention_job,
-              validate_job, publish_job, model_features_job, xgb_training_job, regime_training_job,
+              validate_job, publish_job, signals_job, model_features_job, xgb_training_job, regime_training_job,
               *report_job_defs, outcomes_job, paper_accounts_job,
               scorecards_job, digest_job],
-        sensors=[build_social_events_sensor(validate_job)],
+        sensors=[build_social_events_sensor(validate_job), build_new_candles_sensor(
+            signals_job, strategies={name: name in settings.strategies for name in ("bos", "ema_cross", "funding")})],
         schedules=[*build_schedules(
             candles_1h_job=candles_1h_job, candles_1m_job=candles_1m_job, markets_job=markets_job,
             derivatives_job=derivatives_job, coingecko_job=coingecko_job, retention_job=retention_job,

@@ -17,6 +17,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from assets.market_signals import market_signals_op
 from assets.scorecards import send_scorecard_digest
 from assets.social_ops import publish_signals_op, validate_calls_op
 from resources.warehouse.resource import WarehouseResource
@@ -27,6 +28,8 @@ LANE_TAG = "signalworks/lane"
 MARKET_LANE = {LANE_TAG: "market"}
 #: Validation runs are dequeued before anything else (higher ``dagster/priority`` goes first).
 SOCIAL_LANE = {LANE_TAG: "social", "dagster/priority": "10"}
+#: Market-signal runs: latency-bound and short, dequeued after validation but before market data (no cap).
+SIGNALS_LANE = {LANE_TAG: "signals", "dagster/priority": "5"}
 
 
 class AssetJob(Protocol):
@@ -38,16 +41,20 @@ class AssetJob(Protocol):
 
 
 def candle_job(timeframe: str) -> AssetJob:
-    """The 1h job also rebuilds the multi-timeframe candles and the indicators of its partitions."""
+    """The 1h job also rebuilds the multi-timeframe candles and the indicators of its partitions; the
+    1m job the 5m and 15m candles built from its 1m candles."""
     selection = AssetSelection.assets(f"candles_{timeframe}")
     if timeframe == "1h":
         selection = selection | AssetSelection.assets("candles_mtf", "indicators")
+    if timeframe == "1m":
+        selection = selection | AssetSelection.assets("candles_subhour")
     return define_asset_job(
         f"candles_{timeframe}_job",
         selection=selection,
         tags=MARKET_LANE,
         description=f"Closed {timeframe} candles for one day x exchange partition"
-        + (", then the 2h..1M candles built from them and every indicator." if timeframe == "1h" else "."),
+        + {"1h": ", then the 2h..1M candles built from them and every indicator.",
+           "1m": ", then the 5m and 15m candles built from them."}.get(timeframe, "."),
     )
 
 
@@ -113,6 +120,17 @@ def publish_signals_job() -> JobDefinition:
         publish_signals_op()
 
     return _publish_signals_job
+
+
+def market_signals_job() -> JobDefinition:
+    # In-process like validation: a subprocess per step would add seconds between candle and chat.
+    @job(name="market_signals_job", description="Build the 5m/15m candles of new 1m candles, run the market "
+         "strategies for the markets that got them, enqueue new signals and publish them (requested by "
+         "new_candles_sensor).", executor_def=in_process_executor, tags=SIGNALS_LANE)
+    def _market_signals_job() -> None:
+        publish_signals_op(after=market_signals_op())
+
+    return _market_signals_job
 
 
 def publish_schedule(job_def: JobDefinition) -> ScheduleDefinition:

@@ -183,3 +183,61 @@ def print_report_summary(home: Path, segments: list[str]) -> None:
     for what, why in risk.get("failures", {}).items():
         print(f"  left out {what}: {why}")
     print()
+
+
+# -- market signals (issue 11) ----------------------------------------------------------------------
+#: Hours of 1m candles the demo's market_signals_job run scans: on the simulated market's 87 symbols
+#: about 30 BOS and 6-8 EMA-crossover signals, so both strategies show while enqueueing and publishing
+#: stay a few seconds (three days give ~460 signals and add a minute).
+DEMO_SIGNAL_HOURS = 8
+
+
+def market_signals_config(hours: int = DEMO_SIGNAL_HOURS) -> dict[str, Any]:
+    """The demo's one market_signals_job run: every market with 1m candles, over the last ``hours``
+    (the sensor-requested runs scan only what is new since the run before)."""
+    return {"ops": {"market_signals_op": {"config": {"window_minutes": hours * 60}}},
+            "execution": {"config": {}}}  # the job's own in-process executor (not the demo's multi-or-in-process one)
+
+
+def market_signal_rows(warehouse_url: str) -> list[dict[str, Any]]:
+    """The outbox's market signals and funding alerts, oldest trigger first, one dict each."""
+    import json
+
+    from sqlalchemy import select
+
+    from resources.warehouse.schema import signals
+    from resources.warehouse.store import Warehouse
+
+    query = select(signals.c.kind, signals.c.payload, signals.c.confidence).where(
+        signals.c.kind.in_(["market", "funding"]))
+    with Warehouse.from_url(warehouse_url).engine.connect() as connection:
+        rows = connection.execute(query).all()
+    records = [{"kind": kind, "confidence": confidence, **json.loads(payload)} for kind, payload, confidence in rows]
+    return sorted(records, key=lambda r: (str(r.get("trigger_ts", r.get("ts"))), r["kind"]))
+
+
+def print_market_signals(warehouse_url: str, *, limit: int = 20) -> None:
+    """Per strategy: how many signals, then the latest ``limit`` with entry, stop, targets, R:R,
+    confidence and risk; funding alerts counted with their latest few."""
+    rows = market_signal_rows(warehouse_url)
+    market = [r for r in rows if r["kind"] == "market"]
+    funding = [r for r in rows if r["kind"] == "funding"]
+    counts = {s: sum(1 for r in market if r["strategy"] == s) for s in sorted({r["strategy"] for r in market})}
+    print(f"Market signals (outbox, kind market): {len(market)} "
+          f"({', '.join(f'{s} {n}' for s, n in counts.items()) or 'none'}); funding alerts: {len(funding)}")
+    if market:
+        print(f"  {'strategy':<10} {'symbol':<12} {'dir':<5} {'trigger (UTC)':<16} {'entry':>11} {'stop':>11} "
+              f"{'targets':<23} {'R:R':>5} {'conf':>5} {'risk':<6}")
+    shown = market[-limit:]
+    for strategy in counts:  # every strategy shows at least its latest signal
+        if not any(r["strategy"] == strategy for r in shown):
+            shown = [next(r for r in reversed(market) if r["strategy"] == strategy), *shown]
+    for r in sorted(shown, key=lambda r: r["trigger_ts"]):
+        targets = ", ".join(f"{t:.5g}" for t in r["targets"])
+        print(f"  {r['strategy']:<10} {r['symbol']:<12} {r['direction']:<5} {r['trigger_ts'][:16].replace('T', ' '):<16} "
+              f"{r['entry']:>11.5g} {r['stop']:>11.5g} {targets:<23} {r['risk_reward']:>5.2f} "
+              f"{r['confidence']:>5.2f} {r['risk_level']:<6}")
+    for r in funding[-3:]:
+        print(f"  funding    {r['symbol']:<16} {r['side']:<10} rate {r['funding_rate']:.4%} "
+              f"({r['annualised_pct']:.0f} %/year) at {r['ts'][:16].replace('T', ' ')}")
+    print()

@@ -26,6 +26,11 @@ SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
         "comma-separated exchange ids: sim (simulated), sim_<venue>, binance, bybit, okx, bitget, mexc",
     ),
     "SIGNALWORKS_SIM_SEED": ("42", "seed of the simulated market (candles are a pure function of it)"),
+    "SIGNALWORKS_SIM_SYMBOLS": (
+        "87",
+        "assets in the simulated market (spot symbols per sim venue; most have a perp): 87 built in, "
+        "up to 2000 with generated small caps, e.g. 400 for a Binance-sized USDT list",
+    ),
     "SIGNALWORKS_COINGECKO": ("sim", "sim (twin consistent with the simulated market) or live"),
     "SIGNALWORKS_COINGECKO_BASE_URL": ("https://api.coingecko.com/api/v3", "CoinGecko API base URL"),
     "SIGNALWORKS_COINGECKO_API_KEY": ("(unset)", "optional CoinGecko demo/pro key (secret, read at run time)"),
@@ -47,6 +52,7 @@ SETTINGS_REFERENCE: dict[str, tuple[str, str]] = {
         "local",
         "model artifacts: local (files in $SIGNALWORKS_HOME/models) or http://host:port/bucket (S3-compatible, path-style)",
     ),
+    "SIGNALWORKS_STRATEGIES": ("bos,ema_cross,funding", "market strategies new_candles_sensor runs (or none)"),
 }
 
 
@@ -59,6 +65,7 @@ class Settings(BaseModel):
     database_url: str | None = None
     exchanges: tuple[str, ...] = ("sim",)
     sim_seed: int = 42
+    sim_symbols: int = Field(default=87, ge=1, le=2000)
     coingecko: str = "sim"
     coingecko_base_url: str = "https://api.coingecko.com/api/v3"
     coingecko_top: PositiveInt = 2000
@@ -73,6 +80,8 @@ class Settings(BaseModel):
     dexscreener_base_url: str = "https://api.dexscreener.com"
     telegram_bot_api: str = "https://api.telegram.org"
     model_store: str = "local"
+    #: Market strategies the live path runs (SIGNALWORKS_STRATEGIES, comma-separated).
+    strategies: tuple[str, ...] = ("bos", "ema_cross", "funding")
 
     @field_validator("exchanges")
     @classmethod
@@ -146,6 +155,19 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
+#: What SIGNALWORKS_STRATEGIES may list (``none`` turns every market strategy off).
+STRATEGIES = ("bos", "ema_cross", "funding")
+
+
+def _strategies(value: str) -> tuple[str, ...]:
+    chosen = tuple(s for s in _split(value) if s != "none")
+    unknown = sorted(set(chosen) - set(STRATEGIES))
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; expected a comma-separated subset of {', '.join(STRATEGIES)} "
+                         "or 'none'")
+    return chosen
+
+
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``environ`` (default: ``os.environ`` after loading ``.env``)."""
     if environ is None:
@@ -159,6 +181,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         "SIGNALWORKS_DATABASE_URL": ("database_url", str),
         "SIGNALWORKS_EXCHANGES": ("exchanges", _split),
         "SIGNALWORKS_SIM_SEED": ("sim_seed", int),
+        "SIGNALWORKS_SIM_SYMBOLS": ("sim_symbols", int),
         "SIGNALWORKS_COINGECKO": ("coingecko", str.lower),
         "SIGNALWORKS_COINGECKO_BASE_URL": ("coingecko_base_url", str),
         "SIGNALWORKS_COINGECKO_TOP": ("coingecko_top", int),
@@ -173,6 +196,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         "SIGNALWORKS_DEXSCREENER_BASE_URL": ("dexscreener_base_url", str),
         "SIGNALWORKS_TELEGRAM_BOT_API": ("telegram_bot_api", str),
         "SIGNALWORKS_MODEL_STORE": ("model_store", _model_store_setting),
+        "SIGNALWORKS_STRATEGIES": ("strategies", _strategies),
     }
     for variable, (field, convert) in mapping.items():
         raw = environ.get(variable, "").strip()

@@ -1,6 +1,9 @@
-"""Multi-timeframe candles built from 1h candles.
+"""Multi-timeframe candles built from 1h candles, and sub-hour candles built from 1m candles.
 
 Bucket alignment, all in UTC:
+
+* ``5m``, ``15m`` (from 1m candles) and ``1h`` (from 1m candles, for the live path's latest hour):
+  aligned to the Unix epoch.
 
 * ``2h``, ``4h``, ``12h``, ``1d``: aligned to the Unix epoch (so ``4h`` buckets open at 00, 04, ...).
 * ``3d``: aligned to the Unix epoch, 1970-01-01 00:00 UTC, as Binance's 3d klines are
@@ -8,7 +11,8 @@ Bucket alignment, all in UTC:
 * ``1w``: Monday 00:00 UTC.
 * ``1M``: the first of the month, 00:00 UTC.
 
-A bucket is *complete* when every one of its 1h candles is present and its end has passed.
+A bucket is *complete* when every one of its source candles (1h, or 1m for :data:`SUBHOUR_TIMEFRAMES`)
+is present and its end has passed.
 Only complete buckets are candles; incomplete ones are returned separately with how many hours
 they lack, so the caller reports them instead of building a candle from fewer hours.
 """
@@ -21,10 +25,13 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from ml.marketdata.frames import CANDLE_SCHEMA, TS
-from ml.marketdata.timeframes import DAY_MS, HOUR_MS, to_ms
+from ml.marketdata.timeframes import DAY_MS, HOUR_MS, MINUTE_MS, timeframe_ms, to_ms
 
 MTF_TIMEFRAMES: tuple[str, ...] = ("2h", "4h", "12h", "1d", "3d", "1w", "1M")
-_FIXED_MS = {"2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "12h": 12 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS}
+#: Built from 1m candles by the same rules (complete buckets only).
+SUBHOUR_TIMEFRAMES: tuple[str, ...] = ("5m", "15m")
+_FIXED_MS = {"5m": 5 * MINUTE_MS, "15m": 15 * MINUTE_MS, "1h": HOUR_MS, "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS,
+             "12h": 12 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS}
 _MONDAY_OFFSET_MS = 4 * DAY_MS  # 1970-01-01 was a Thursday; the first Monday is 1970-01-05
 
 INCOMPLETE_SCHEMA: dict[str, pl.DataType] = {
@@ -76,13 +83,17 @@ def span_for_day(day_start: datetime, timeframes: Sequence[str] = MTF_TIMEFRAMES
     return min(starts), max(ends)
 
 
-def resample(candles_1h: pl.DataFrame, timeframe: str, *, now: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Aggregate 1h candles into ``timeframe`` buckets.
+def resample(candles_1h: pl.DataFrame, timeframe: str, *, now: datetime,
+             source: str = "1h") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Aggregate ``source`` candles (1h by default) into ``timeframe`` buckets.
 
     Parameters
     ----------
     candles_1h
-        CANDLE_SCHEMA rows with ``timeframe == "1h"`` (any exchanges and symbols).
+        CANDLE_SCHEMA rows with ``timeframe == source`` (any exchanges and symbols).
+    source
+        Timeframe of the input: ``"1h"``, or ``"1m"`` for the 5m, 15m and 1h buckets (the
+        ``hours_*`` columns of ``incomplete`` then count source candles, minutes).
     now
         The clock: a bucket whose end is after ``now`` is not complete yet.
 
@@ -96,6 +107,7 @@ def resample(candles_1h: pl.DataFrame, timeframe: str, *, now: datetime) -> tupl
     if candles_1h.is_empty():
         return pl.DataFrame(schema=CANDLE_SCHEMA), pl.DataFrame(schema=INCOMPLETE_SCHEMA)
     now_ms = to_ms(now)
+    source_ms = timeframe_ms(source)
     grouped = (
         candles_1h.sort("exchange", "symbol", "ts")
         .with_columns(bucket_start(pl.col("ts"), timeframe).alias("bucket"))
@@ -107,7 +119,7 @@ def resample(candles_1h: pl.DataFrame, timeframe: str, *, now: datetime) -> tupl
         )
         .with_columns(bucket_end(pl.col("bucket"), timeframe).alias("end"))
         .with_columns(
-            ((pl.col("end").dt.epoch("ms") - pl.col("bucket").dt.epoch("ms")) // HOUR_MS).alias("hours_expected"),
+            ((pl.col("end").dt.epoch("ms") - pl.col("bucket").dt.epoch("ms")) // source_ms).alias("hours_expected"),
             pl.lit(timeframe).alias("timeframe"),
         )
     )

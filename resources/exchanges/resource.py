@@ -45,6 +45,9 @@ class ExchangeResource(ConfigurableResource):
     exchanges: list[str] = Field(default_factory=lambda: ["sim"])
     quote: str = "USDT"
     sim_seed: int = 42
+    sim_symbols: int = Field(
+        default=87, ge=1, le=2000, description="assets in the simulated universe (SIGNALWORKS_SIM_SYMBOLS)"
+    )
     frozen_clock: str | None = Field(
         default=None, description="ISO UTC instant to freeze every client's clock at (drills, tests)"
     )
@@ -87,6 +90,7 @@ class ExchangeResource(ConfigurableResource):
             return SimExchange(
                 exchange,
                 seed=self.sim_seed,
+                symbols=self.sim_symbols,
                 clock=self.clock(),
                 failing_symbols=frozenset(self.sim_failing_symbols),
             )

@@ -38,7 +38,7 @@ from resources.exchanges.errors import (
     TransientError,
     UnknownSymbolError,
 )
-from resources.exchanges.sim_assets import SimAsset
+from resources.exchanges.sim_assets import DEFAULT_UNIVERSE, SimAsset
 from resources.exchanges.sim_intraday import Bars
 from resources.exchanges.sim_market import SimMarket, shared_market
 
@@ -115,7 +115,11 @@ class SimExchange:
     outages : iterable of (start, end)
         Aware datetimes bounding windows with no trading on the venue.
     market : SimMarket, optional
-        The world to use; defaults to the process-wide :func:`shared_market` of ``seed``.
+        The world to use; defaults to the process-wide :func:`shared_market` of ``seed`` and
+        ``symbols``.
+    symbols : int
+        Assets in the simulated universe (``SIGNALWORKS_SIM_SYMBOLS``): 87 built in by default,
+        up to 2000 with generated small caps; ignored when ``market`` is given.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class SimExchange:
         missing_candles: Iterable[tuple[str, int | datetime]] = frozenset(),
         outages: Iterable[tuple[datetime, datetime]] = (),
         market: SimMarket | None = None,
+        symbols: int = DEFAULT_UNIVERSE,
     ) -> None:
         if failure not in ("transient", "rate_limited", "permanent"):
             raise ValueError(
@@ -136,7 +141,7 @@ class SimExchange:
             )
         self.name = venue
         self.seed = seed
-        self.market = market if market is not None else shared_market(seed)
+        self.market = market if market is not None else shared_market(seed, symbols)
         self._clock = clock or _utc_now
         self._failing = frozenset(failing_symbols)
         self._failure = failure

@@ -5,14 +5,23 @@ historical: the simulator draws its own path, pulled toward a log-linear *anchor
 ``start_price`` at listing to ``anchor_price`` at :data:`ANCHOR_DATE` and stays flat after it, so
 a simulated BTC trades in the tens of thousands of dollars in 2025, PEPE around 1e-5, and so on.
 Tickers marked "(invented)" in their name are fictional memes.
+
+:data:`SIM_ASSETS` is the built-in universe (87 assets). :func:`sim_universe` extends it to any
+size up to :data:`MAX_UNIVERSE` with generated small caps (invented tickers, names end in
+"(generated)"), like the long tail of an exchange's USDT list: asset ``i`` depends on ``i``
+only, so a larger universe always starts with every asset of a smaller one.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
+
+import numpy as np
 
 Segment = Literal["major", "alt", "meme"]
 
@@ -117,7 +126,7 @@ def _a(
 # fmt: off
 SIM_ASSETS: tuple[SimAsset, ...] = (
     # majors ------------------------------------------------------------------------------------
-    _a("BTC", "Bitcoin", "major", 7200, 94_000, 1.0, 0.032, 19.8e6, 21e6),
+    _a("BTC", "Bitcoin", "major", 7200, 94_000, 1.0, 0.030, 19.8e6, 21e6),
     _a("ETH", "Ethereum", "major", 130, 3350, 1.1, 0.042, 120.4e6, None),
     _a("SOL", "Solana", "major", 0.95, 190, 1.35, 0.058, 480e6, None, listed="2020-04-10"),
     _a("BNB", "BNB", "major", 13.7, 700, 0.85, 0.038, 144e6, 200e6),
@@ -181,9 +190,9 @@ SIM_ASSETS: tuple[SimAsset, ...] = (
     _a("JTO", "Jito", "alt", 2.0, 3.0, 1.4, 0.072, 300e6, 1e9, listed="2023-12-07"),
     _a("STRK", "Starknet", "alt", 2.0, 0.45, 1.4, 0.07, 2.3e9, 10e9, listed="2024-02-20"),
     # memes -------------------------------------------------------------------------------------
-    _a("DOGE", "Dogecoin", "meme", 0.002, 0.32, 1.35, 0.07, 147e9, None),
-    _a("SHIB", "Shiba Inu", "meme", 1.5e-5, 2.1e-5, 1.5, 0.085, 589e12, None, listed="2021-05-10"),
-    _a("PEPE", "Pepe", "meme", 1.5e-7, 1.8e-5, 1.7, 0.1, 420.69e12, 420.69e12, listed="2023-04-17"),
+    _a("DOGE", "Dogecoin", "meme", 0.002, 0.32, 1.35, 0.062, 147e9, None),
+    _a("SHIB", "Shiba Inu", "meme", 1.5e-5, 2.1e-5, 1.5, 0.07, 589e12, None, listed="2021-05-10"),
+    _a("PEPE", "Pepe", "meme", 1.5e-7, 1.8e-5, 1.7, 0.088, 420.69e12, 420.69e12, listed="2023-04-17"),
     _a("WIF", "dogwifhat", "meme", 0.2, 2.0, 1.7, 0.11, 998.9e6, 998.9e6, listed="2023-12-01"),
     _a("BONK", "Bonk", "meme", 2e-7, 3e-5, 1.7, 0.1, 77e12, 93e12, listed="2022-12-29"),
     _a("FLOKI", "FLOKI", "meme", 3e-5, 1.5e-4, 1.6, 0.095, 9.6e12, 10e12, listed="2021-07-01"),
@@ -217,3 +226,75 @@ if len(ASSETS_BY_BASE) != len(SIM_ASSETS):  # pragma: no cover - guards the tabl
     raise RuntimeError("duplicate ticker in SIM_ASSETS")
 if len({a.asset_id for a in SIM_ASSETS}) != len(SIM_ASSETS):  # pragma: no cover
     raise RuntimeError("CRC-32 collision between two tickers in SIM_ASSETS")
+
+
+#: Size of the built-in universe, the default of ``SIGNALWORKS_SIM_SYMBOLS``.
+DEFAULT_UNIVERSE = len(SIM_ASSETS)
+#: Largest universe :func:`sim_universe` builds.
+MAX_UNIVERSE = 2000
+#: Seed of the generated tail: fixed, so every world seed sees the same assets (not the same paths).
+_TAIL_SEED = 20_240_101
+_CONSONANTS = "BCDFGHJKLMNPRSTVWXZ"
+_VOWELS = "AEIOUY"
+
+
+def _ticker(rng: np.random.Generator) -> str:
+    """An invented 3-6 letter ticker: consonant-vowel syllables, sometimes a trailing consonant."""
+    letters = []
+    for _ in range(int(rng.integers(2, 4))):
+        letters += [_CONSONANTS[int(rng.integers(len(_CONSONANTS)))], _VOWELS[int(rng.integers(len(_VOWELS)))]]
+    if rng.random() < 0.4:
+        letters.append(_CONSONANTS[int(rng.integers(len(_CONSONANTS)))])
+    return "".join(letters)[:6]
+
+
+def _generated_asset(index: int, taken: set[str], ids: set[int]) -> SimAsset:
+    """Asset number ``index`` (>= DEFAULT_UNIVERSE) of the generated tail: a small cap whose market
+    cap falls with its rank like an exchange's long tail (~$1 B at rank 90, ~$40 M at rank 400)."""
+    rng = np.random.default_rng(np.random.SeedSequence(_TAIL_SEED, spawn_key=(index,)))
+    meme = rng.random() < 0.35
+    base = _ticker(rng)
+    while base in taken or zlib.crc32(base.encode("ascii")) in ids:
+        base = _ticker(rng)
+    rank = index + 1
+    market_cap = 1.2e9 * (rank / 90.0) ** -2.2 * math.exp(0.4 * rng.standard_normal())
+    anchor = float(10.0 ** rng.uniform(-5.0, 1.5)) if meme else float(10.0 ** rng.uniform(-2.5, 1.8))
+    listing = date.fromordinal(
+        date(2020, 1, 1).toordinal() + int(rng.integers(0, (date(2025, 10, 1) - date(2020, 1, 1)).days))
+    )
+    supply = market_cap / anchor
+    return SimAsset(
+        base=base,
+        name=f"{base.title()} (generated)",
+        segment="meme" if meme else "alt",
+        start_price=anchor * math.exp(0.8 * rng.standard_normal()),
+        anchor_price=anchor,
+        beta=float(rng.uniform(1.35, 1.75) if meme else rng.uniform(1.1, 1.5)),
+        vol=float(rng.uniform(0.08, 0.12) if meme else rng.uniform(0.055, 0.085)),
+        supply=supply,
+        max_supply=supply * float(rng.uniform(1.0, 3.0)) if rng.random() < 0.6 else None,
+        has_perp=bool(rng.random() < (0.5 if meme else 0.7)),
+        listed_from=None if listing.toordinal() <= GENESIS.date().toordinal() else listing,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def sim_universe(size: int = DEFAULT_UNIVERSE) -> tuple[SimAsset, ...]:
+    """The first ``size`` assets of the simulated universe (majors first, then alts, memes and
+    the generated tail), deterministic and prefix-stable.
+
+    Raises ``ValueError`` unless ``1 <= size <= MAX_UNIVERSE``.
+    """
+    if not 1 <= size <= MAX_UNIVERSE:
+        raise ValueError(f"the simulated universe holds 1 to {MAX_UNIVERSE} assets, not {size}")
+    if size <= DEFAULT_UNIVERSE:
+        return SIM_ASSETS[:size]
+    assets = list(SIM_ASSETS)
+    taken = {a.base for a in assets}
+    ids = {a.asset_id for a in assets}
+    for index in range(DEFAULT_UNIVERSE, size):
+        asset = _generated_asset(index, taken, ids)
+        taken.add(asset.base)
+        ids.add(asset.asset_id)
+        assets.append(asset)
+    return tuple(assets)

@@ -37,7 +37,7 @@ class SimParams:
     """Every parameter of the simulated market (dimensionless unless a unit is given)."""
 
     block_days: int = 256
-    regime_vol: tuple[float, float, float] = (0.6, 1.0, 1.8)
+    regime_vol: tuple[float, float, float] = (0.7, 1.0, 1.4)
     regime_transitions: tuple[tuple[float, float, float], ...] = (
         (0.97, 0.03, 0.0),
         (0.02, 0.96, 0.02),
@@ -45,7 +45,7 @@ class SimParams:
     )
     t_dof: float = 4.0  # Student-t degrees of freedom of daily innovations
     vol_jitter: float = 0.2  # log-normal sd of the per-day volatility multiplier
-    mean_reversion_days: float = 120.0  # OU time scale of the deviation from the anchor
+    mean_reversion_days: float = 60.0  # OU time scale of the deviation from the anchor
     jump_prob: float = 0.01  # daily probability of a jump
     jump_scale: float = 2.5  # jump sd in units of the day's sigma
     idio_floor: float = 0.3  # idiosyncratic sigma >= this fraction of the asset's vol
@@ -53,32 +53,38 @@ class SimParams:
     pump_days: tuple[int, int] = (2, 6)  # pump length, inclusive range
     pump_drift: tuple[float, float] = (0.10, 0.30)  # log drift per pump day
     bleed_ratio: int = 3  # bleed length = ratio * pump length
-    bleed_giveback: float = 0.8  # share of the pump's gain given back while bleeding
+    bleed_giveback: float = 0.9  # share of the pump's gain given back while bleeding
     pump_vol: float = 1.6  # sigma multiplier on pump days
     pump_volume: float = 5.0  # volume multiplier on pump days (half of it while bleeding)
     turnover: tuple[tuple[str, float], ...] = (("major", 0.0015), ("alt", 0.004), ("meme", 0.015))
     volume_regime_power: float = 1.2  # volume ~ regime_vol ** power
     volume_noise: float = 0.35  # log-normal sd of daily volume
     # intraday
-    hourly_vol_sigma: float = 0.5  # log-normal sd of per-hour volatility multipliers
-    intraday_jumps: tuple[tuple[str, float], ...] = (("major", 0.5), ("alt", 0.8), ("meme", 1.5))
-    intraday_jump_scale: float = 1.5  # in units of the hour's sigma
+    hourly_vol_sigma: float = 0.65  # log-normal sd of per-hour volatility multipliers
+    intraday_jumps: tuple[tuple[str, float], ...] = (("major", 0.4), ("alt", 1.2), ("meme", 2.0))
+    intraday_jump_scale: float = 1.6  # in units of the hour's sigma
     wick_scale: float = 0.3  # mean wick (exponential) in units of the minute's sigma
     meme_spike_prob: float = 0.002  # per minute
     meme_spike_size: tuple[float, float] = (5.0, 25.0)
     # derivatives
     perp_volume_factor: float = 4.0  # perp volume / spot volume
     premium_base: float = 0.0001  # per 8 h, the neutral funding level
-    premium_momentum: float = 0.006  # premium per unit of ~3-day log return
+    premium_momentum: float = 0.004  # premium per unit of ~3-day log return
     premium_noise: float = 0.00015
-    premium_cap: float = 0.02
+    premium_cap: float = 0.005
     funding_clamp: float = 0.0005  # Binance-style clamp of (interest - premium)
     funding_cap: float = 0.0075
-    oi_volume_ratio: float = 0.7  # open interest value / average daily perp volume
+    # open interest value / market cap in normal activity (Binance USD-M in 2024, roughly: BTC 0.5-0.8 %,
+    # large alts 1-3 %, DOGE / PEPE 3-8 %)
+    oi_mcap_share: tuple[tuple[str, float], ...] = (("major", 0.005), ("alt", 0.015), ("meme", 0.04))
+    oi_activity_range: tuple[float, float] = (0.6, 1.6)  # clip of sqrt(10-day activity / normal)
     oi_momentum: float = 0.3
 
     def turnover_of(self, segment: str) -> float:
         return dict(self.turnover)[segment]
+
+    def oi_share_of(self, segment: str) -> float:
+        return dict(self.oi_mcap_share)[segment]
 
     def jumps_per_day(self, segment: str) -> float:
         return dict(self.intraday_jumps)[segment]

@@ -26,12 +26,13 @@ import polars as pl
 
 from ml.marketdata.timeframes import DAY_MS, MINUTE_MS, timeframe_ms
 from resources.exchanges.sim_assets import (
-    ASSETS_BY_BASE,
+    DEFAULT_UNIVERSE,
     FACTOR_BASE,
     GENESIS,
     GENESIS_MS,
     SIM_ASSETS,
     SimAsset,
+    sim_universe,
 )
 from resources.exchanges.sim_daily import (
     TAG_DERIVATIVES,
@@ -74,6 +75,10 @@ class SimMarket:
         Model parameters (defaults: :class:`~resources.exchanges.sim_daily.SimParams`).
     cache_days : int
         How many (asset, day) minute paths to keep (about 58 KB each).
+    symbols : int
+        Size of the universe (:func:`~resources.exchanges.sim_assets.sim_universe`): the 87
+        built-in assets by default, up to 2000 with the generated tail. An asset's candles do not
+        depend on the universe size.
 
     Notes
     -----
@@ -82,11 +87,18 @@ class SimMarket:
     """
 
     def __init__(
-        self, seed: int = 42, params: SimParams | None = None, *, cache_days: int = 512
+        self,
+        seed: int = 42,
+        params: SimParams | None = None,
+        *,
+        cache_days: int = 512,
+        symbols: int = DEFAULT_UNIVERSE,
     ) -> None:
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         self.seed = seed
+        self._assets = sim_universe(symbols)
+        self._by_base = {asset.base: asset for asset in self._assets}
         self.params = params or SimParams()
         self._cache_days = cache_days
         self._lock = threading.RLock()
@@ -98,13 +110,13 @@ class SimMarket:
     # -- universe ---------------------------------------------------------------------------------
     @property
     def assets(self) -> tuple[SimAsset, ...]:
-        """Every simulated asset, majors first."""
-        return SIM_ASSETS
+        """Every simulated asset of this universe, majors first."""
+        return self._assets
 
     def asset(self, base: str) -> SimAsset:
         """The asset with ticker ``base``; ``KeyError`` for an unknown ticker."""
         try:
-            return ASSETS_BY_BASE[base]
+            return self._by_base[base]
         except KeyError:
             raise KeyError(f"{base!r} is not a simulated asset") from None
 
@@ -257,23 +269,30 @@ class SimMarket:
     def open_interest(self, base: str, ts_ms: int) -> float:
         """Open interest of the perpetual at ``ts_ms`` in base units (contracts of 1 base unit).
 
-        Its USD value tracks the trailing 10-day average perp volume and the 7-day trend, and
-        moves with the price within the day; it uses nothing after the hour containing ``ts_ms``.
+        Its USD value is a segment's share of the market cap at the hour's start
+        (``params.oi_mcap_share``: 0.5 % majors, 1.5 % alts, 4 % memes), times the square root of
+        the trailing 10-day trading activity relative to normal (clipped to
+        ``params.oi_activity_range``), times the 7-day trend factor and 2 % hourly noise: so it
+        stays a plausible fraction of the market cap whatever the price or volume does. It uses
+        nothing after the hour containing ``ts_ms``.
         """
         p = self.params
+        asset = self.asset(base)
         daily = self._daily_path(base)
         g, minute = divmod((ts_ms - GENESIS_MS) // MINUTE_MS, MINUTES_PER_DAY)
         path = self.day_path(base, g)  # also extends the daily cache through day g
         k = g - daily.g0
-        volumes = daily.volume_usd[max(0, k - 10) : max(k, 1)]
+        days = slice(max(0, k - 10), max(k, 1))
+        normal = p.turnover_of(asset.segment) * asset.supply * np.exp(daily.logp[days])
+        activity = float(np.mean(daily.volume_usd[days] / normal))
         trend = daily.logp[k] - daily.logp[max(0, k - 7)]
         hour = minute // 60
         value = (
-            p.oi_volume_ratio
-            * p.perp_volume_factor
-            * float(np.mean(volumes))
+            p.oi_share_of(asset.segment)
+            * asset.supply
+            * math.exp(path.logp[60 * hour])
+            * min(max(math.sqrt(activity), p.oi_activity_range[0]), p.oi_activity_range[1])
             * (1.0 + p.oi_momentum * math.tanh(5.0 * trend))
-            * math.exp(0.5 * (path.logp[60 * hour] - daily.logp[k]))
             * (1.0 + 0.02 * self._hour_noise(base, g)[1, hour])
         )
         return value / self.price_at(base, ts_ms, perp=True)
@@ -359,6 +378,6 @@ class SimMarket:
 
 
 @functools.lru_cache(maxsize=8)
-def shared_market(seed: int = 42) -> SimMarket:
-    """One :class:`SimMarket` per seed per process, so every client shares its caches."""
-    return SimMarket(seed)
+def shared_market(seed: int = 42, symbols: int = DEFAULT_UNIVERSE) -> SimMarket:
+    """One :class:`SimMarket` per (seed, universe size) per process, so clients share caches."""
+    return SimMarket(seed, symbols=symbols)

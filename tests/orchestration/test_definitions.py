@@ -25,7 +25,8 @@ def test_definitions_load_and_every_job_resolves() -> None:
     assert {"candles_1h_job", "candles_1m_job", "markets_job", "derivatives_job", "coingecko_job",
             "candles_1m_retention_job", "validate_calls_job", "publish_signals_job", "model_features_job",
             "xgb_training_job", "regime_training_job", "walk_forward_report_job", "risk_report_job",
-            "signal_outcomes_job", "paper_accounts_job", "scorecards_job", "scorecard_digest_job"} <= jobs
+            "signal_outcomes_job", "paper_accounts_job", "scorecards_job", "scorecard_digest_job",
+            "market_signals_job"} <= jobs
     for name in jobs:
         assert defs.resolve_job_def(name).name == name
     schedules = {s.name for s in repository.schedule_defs}
@@ -35,7 +36,7 @@ def test_definitions_load_and_every_job_resolves() -> None:
                          "regime_training_schedule", "walk_forward_report_schedule", "risk_report_schedule",
                          "signal_outcomes_schedule", "paper_accounts_schedule",
                          "scorecards_schedule", "scorecard_digest_schedule"}
-    assert {s.name for s in repository.sensor_defs} == {"social_events_sensor"}
+    assert {s.name for s in repository.sensor_defs} == {"social_events_sensor", "new_candles_sensor"}
 
 
 def test_loading_the_code_location_imports_no_heavy_library() -> None:

@@ -59,3 +59,30 @@ def test_a_rejection_is_explained_by_the_failed_checks_and_their_figures() -> No
         result = materialize([model, beats_climatology, not_expired], instance=instance, raise_on_error=False)
         assert failed_check_lines(instance, result.run_id) == [
             "beats_climatology failed: brier_calibrated 0.6781, brier_climatology 0.6679"]
+
+
+def test_the_market_signals_section_lists_every_strategy(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from assets.market_signals import signal_origin
+    from ml.strategies.signal import MarketSignal
+    from orchestration.report_demo import print_market_signals
+    from resources.publishers.outbox import Outbox
+    from resources.warehouse.engine import make_engine
+
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    outbox = Outbox(make_engine(url))
+    trigger = datetime(2024, 3, 10, 12, tzinfo=UTC)
+    for k in range(25):  # more BOS signals than the table shows: the EMA one still appears
+        strategy, timeframe = ("ema_cross", "15m") if k == 0 else ("bos", "1m")
+        signal = MarketSignal(strategy=strategy, exchange="sim", symbol="BTC/USDT", timeframe=timeframe,
+                              direction="long", trigger_ts=trigger + timedelta(minutes=k), entry=100.0, stop=92.0,
+                              targets=(108.0, 116.0), confidence=0.6, risk_level="medium", size=0.5,
+                              expires_at=trigger + timedelta(hours=2))
+        origin = signal_origin(signal)
+        outbox.enqueue(kind="market", origin=origin, base_token=origin, confidence=signal.confidence,
+                       payload=signal.to_record(), symbol=signal.symbol, direction=signal.direction)
+    print_market_signals(url)
+    out = capsys.readouterr().out
+    assert "25 (bos 24, ema_cross 1); funding alerts: 0" in out
+    lines = [line for line in out.splitlines() if "BTC/USDT" in line]
+    assert len(lines) == 21 and sum("ema_cross" in line for line in lines) == 1
+    assert "108, 116" in lines[0] and " 1.00 " in lines[0] and "medium" in lines[0]

@@ -23,7 +23,11 @@ def test_every_job_runs_in_a_lane(tmp_path: Path) -> None:
     market = {name for name, lane in lanes.items() if lane == "market"}
     assert {"candles_1h_job", "candles_1m_job", "markets_job", "derivatives_job", "coingecko_job",
             "candles_1m_retention_job"} <= market
-    assert set(lanes.values()) == {"social", "market"}, lanes
+    assert set(lanes.values()) == {"social", "market", "signals"}, lanes
+    # market-signal runs: one per sensor tick at most, seconds long, not capped, ahead of market data
+    signals = defs.resolve_job_def("market_signals_job")
+    assert lanes["market_signals_job"] == "signals" and signals.tags["dagster/priority"] == "5"
+    assert signals.executor_def.name == "in_process"
     validate = defs.resolve_job_def("validate_calls_job")
     assert validate.tags["dagster/priority"] == "10"
     assert validate.executor_def.name == "in_process"  # no step subprocess start-up inside a call's latency
