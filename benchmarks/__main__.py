@@ -39,6 +39,7 @@ PARTS: dict[str, str] = {
     "features": "benchmarks.features",
     "walkforward": "benchmarks.walkforward",
     "feed": "benchmarks.feed",
+    "latency": "benchmarks.latency",
 }
 
 
