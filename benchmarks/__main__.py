@@ -41,6 +41,7 @@ PARTS: dict[str, str] = {
     "feed": "benchmarks.feed",
     "strategies": "benchmarks.strategies",
     "cycle": "benchmarks.cycle",
+    "latency": "benchmarks.latency",
 }
 
 

@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = get_settings()
         return feed_main(raw[1:], warehouse_url=settings.warehouse_url, exchanges=settings.exchanges,
-                         sim_seed=settings.sim_seed, quote=settings.quote, top_n=settings.candles_1m_symbols)
+                         sim_seed=settings.sim_seed, quote=settings.quote, top_n=settings.candles_1m_symbols,
+                         sim_symbols=settings.sim_symbols)
     args = parser.parse_args(raw)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":

@@ -49,6 +49,7 @@ class Clients:
 
     clock: FeedClock
     sim_seed: int = 42
+    sim_symbols: int = 87  # SIGNALWORKS_SIM_SYMBOLS: the same simulated universe as the Dagster resources
     quote: str = "USDT"
     url_overrides: dict[str, str] | None = None
     timeout_ms: int = 10_000
@@ -57,7 +58,7 @@ class Clients:
         if is_simulated(exchange):
             from resources.exchanges.sim import SimExchange
 
-            return SimExchange(exchange, seed=self.sim_seed, clock=self.clock.now)
+            return SimExchange(exchange, seed=self.sim_seed, clock=self.clock.now, symbols=self.sim_symbols)
         if exchange in LIVE_EXCHANGES:
             from resources.exchanges.ccxt_client import CcxtExchange
 
@@ -110,7 +111,7 @@ def _parser(exchanges: Sequence[str], top_n: int) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None, *, warehouse_url: str, exchanges: Sequence[str], sim_seed: int = 42,
-         quote: str = "USDT", top_n: int = 150) -> int:
+         quote: str = "USDT", top_n: int = 150, sim_symbols: int = 87) -> int:
     """Run until SIGTERM/SIGINT (exit 0); exit 2 on a configuration error."""
     args = _parser(exchanges, top_n).parse_args(list(argv or []))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None, *, warehouse_url: str, exchanges: Sequence[
     clock = WallFeedClock()
     warehouse = Warehouse.from_url(with_connect_timeout(warehouse_url))
     feed = build_feed(chosen, warehouse=warehouse, config=config, clock=clock,
-                      client_factory=Clients(clock, sim_seed=sim_seed, quote=quote),
+                      client_factory=Clients(clock, sim_seed=sim_seed, quote=quote, sim_symbols=sim_symbols),
                       health_interval_s=args.health_interval)
     logger.info("feeding 1m candles of %s into %s (top %d + declarations, settle %.1f s)", ", ".join(chosen),
                 make_url(warehouse_url).render_as_string(hide_password=True), config.top_n, config.settle_s)
