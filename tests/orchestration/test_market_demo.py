@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from assets.publishing import PublishersResource, publish_pending
 from ml.marketdata.frames import CANDLE_SCHEMA
@@ -111,14 +111,15 @@ def test_outcomes_scorecard_and_paper_accounts_are_the_stored_rows(tmp_path: Pat
             op = config["ops"]["market_signals_op"]["config"]
             config["ops"] = {"market_signals_op": {"config": {**op, **LOOSE}}}
         with DagsterInstance.ephemeral() as instance:
-            result = launch(defs, instance, job, run_config=config, tags=tags)
+            result = launch(defs, instance, job, run_config=config, tags=tags,
+                            asset_selection=[AssetKey(k) for k in selection] if selection else None)
         assert result.success, (job, result.failures)
-        launched.append(job)
+        launched.append(",".join([job, *(selection or [])]))
         return result.success
 
     ok, as_of = run_market_demo(run, publishers, lambda: now)
     assert ok and as_of == now
-    assert launched == ["market_signals_job", "signal_outcomes_job", "paper_accounts_job", "scorecards_job"]
+    assert launched == ["market_signals_job", "__ASSET_JOB,signal_outcomes,paper_accounts,scorecards"]
 
     # every signal was sent on the replay clock: nothing expired, each delivered close + delay
     outcomes = outcome_table(settings.warehouse_url)
