@@ -10,7 +10,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, OpExecutionContext
 from pydantic import Field
 
-from ml.signals.routing import MARKET_KINDS, by_priority, route, signal_age_s
+from ml.signals.routing import MARKET_KINDS, by_priority, route, signal_age_s, signal_time
 from resources.exchanges.errors import MarketDataError
 from resources.publishers.flood import SendWindowClosedError
 from resources.publishers.messages import render_signal
@@ -38,11 +38,13 @@ class PublishReport:
 
 def publish_pending(outbox: Outbox, publishers: list[Publisher], *, now: datetime | None = None,
                     limit: int = 500, clock: Callable[[], datetime] | None = None,
-                    kinds: Sequence[str] | None = None) -> PublishReport:
+                    kinds: Sequence[str] | None = None,
+                    signal_clock: Callable[[OutboxSignal], datetime] | None = None) -> PublishReport:
     """Deliver every pending signal (of ``kinds``, when given) to every publisher, highest priority first.
 
-    The time of each delivery is ``clock()`` when given (read once per signal and publisher),
-    else ``now``, else the wall clock then.
+    The time of each delivery is ``signal_clock(signal)`` when given (a replay: each signal at
+    its own moment), else ``clock()`` (read once per signal and publisher), else ``now``, else
+    the wall clock then.
 
     A publisher failing for one signal (network, rate limit, refusal) never stops the other
     publishers or signals: its claim rolls back, the error is reported and the signal stays
@@ -65,7 +67,9 @@ def publish_pending(outbox: Outbox, publishers: list[Publisher], *, now: datetim
         for name in names:
             publisher = ordered[name]
             try:
-                delivery = _deliver_one(outbox, publisher, signal, clock() if clock is not None else now)
+                moment = (signal_clock(signal) if signal_clock is not None else clock() if clock is not None
+                          else now)
+                delivery = _deliver_one(outbox, publisher, signal, moment)
             except MarketDataError as error:
                 complete = False
                 report.errors[f"{name} signal {signal.signal_id}"] = str(error)
@@ -142,6 +146,10 @@ class PublishersResource(ConfigurableResource):
     dry_run: bool = Field(default=False, description="every publisher writes to publications.jsonl instead")
     frozen_clock: str | None = Field(default=None, description="ISO UTC instant the publish op takes as now "
                                      "(signal ages, claims; tests and replays); default: the wall clock")
+    replay_delay_s: float | None = Field(
+        default=None, ge=0, description="replays of past candles only: deliver each signal at its own time (a "
+        "market signal's trigger candle close, a funding alert's snapshot, else its enqueueing) plus this many "
+        "seconds, at the latest now; default: the wall clock (or frozen_clock)")
 
     def now(self) -> datetime | None:
         """The frozen instant, or None for the wall clock at each delivery."""
@@ -151,6 +159,23 @@ class PublishersResource(ConfigurableResource):
         if moment.tzinfo is None:
             raise ValueError(f"frozen_clock {self.frozen_clock!r} needs a timezone (e.g. +00:00)")
         return moment
+
+    def replay_clock(self) -> Callable[[OutboxSignal], datetime] | None:
+        """With ``replay_delay_s``: each signal's delivery time, its own time plus the delay, never
+        later than now (``frozen_clock`` or the wall clock); None otherwise."""
+        if self.replay_delay_s is None:
+            return None
+        delay = timedelta(seconds=self.replay_delay_s)
+
+        def delivered_at(signal: OutboxSignal) -> datetime:
+            now = self.now() or datetime.now(UTC)
+            try:
+                moment = signal_time(signal.kind, signal.payload, signal.created_at) + delay
+            except ValueError:  # undatable: _deliver_one records it failed
+                return now
+            return min(moment, now)
+
+        return delivered_at
 
     def build(self) -> list[Publisher]:
         config = load_social_config(Path(self.config_path))
@@ -162,7 +187,8 @@ def run_publish(context: OpExecutionContext, warehouse: WarehouseResource,
                 publishers: PublishersResource) -> PublishReport:
     built = publishers.build()
     try:
-        report = publish_pending(Outbox(warehouse.store().engine), built, now=publishers.now())
+        report = publish_pending(Outbox(warehouse.store().engine), built, now=publishers.now(),
+                                 signal_clock=publishers.replay_clock())
     finally:
         for publisher in built:
             publisher.close()

@@ -44,11 +44,17 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
     from assets.publishing import PublishersResource
     from orchestration.definitions import build_definitions
     from orchestration.launcher import RANGE_END_TAG, RANGE_START_TAG, code_location, launch
+    from orchestration.market_demo import (
+        print_deliveries,
+        print_outcomes,
+        print_paper_accounts,
+        print_scorecard,
+        run_market_demo,
+    )
     from orchestration.partitions import segment_partitions
     from orchestration.report_demo import (
         PARTITION_TAG,
         failed_check_lines,
-        market_signals_config,
         print_market_signals,
         print_report_summary,
         run_models,
@@ -112,9 +118,6 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
             run("candles_1h_job", tags=days_of(exchange, first), asset_selection=[AssetKey("indicators")])
         run("derivatives_job")
         run("coingecko_job")
-        # -- the live market-signal path once over the last hours (new_candles_sensor runs it per new candle)
-        run("market_signals_job", config=market_signals_config())
-        # -- models and reports: training, each segment's walk-forward, the Monte Carlo risk (report_demo.py)
         segments = segment_partitions().get_partition_keys()
 
         def run_named(job: str, tags: Mapping[str, str] | None, config: Mapping[str, Any] | None,
@@ -122,11 +125,20 @@ def run_demo(days: int, social: bool = True, hourly_days: int = 45) -> int:
             return run(job, tags=tags, config=config, asset_selection=[AssetKey(k) for k in selection or []] or None,
                        checks_may_reject=checks_may_reject)
 
+        # -- the live market-signal path replayed over the last hours, then outcomes, paper accounts and
+        # scorecards (market_demo.py: why a replay clock, and why it is honest)
+        _, scorecard_as_of = run_market_demo(run_named, defs.resources["publishers"],
+                                             defs.resources["exchanges"].clock())  # type: ignore[attr-defined]
+        # -- models and reports: training, each segment's walk-forward, the Monte Carlo risk (report_demo.py)
         jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
         run_models(run_named, jobs, segments, hourly_days=max(hourly_days, days))
         run_reports(run_named, segments, hourly_days=max(hourly_days, days))
         print_summary(settings, instance)
         print_market_signals(settings.warehouse_url)
+        print_deliveries(settings.warehouse_url)
+        print_outcomes(settings.warehouse_url)
+        print_scorecard(settings.warehouse_url, scorecard_as_of)
+        print_paper_accounts(settings.warehouse_url)
         print_report_summary(settings.home, segments)
         if social:
             from orchestration.social_demo import run_social_demo
