@@ -3,10 +3,8 @@ unchanged bars, and migration 0005 upgrading a populated warehouse."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -23,7 +21,6 @@ from tests.support.builders import make_candles
 
 START, END = day_bounds("2024-01-31")
 KEY = ["exchange", "symbol", "timeframe", "ts"]
-README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 class RecordingSession:
@@ -171,28 +168,6 @@ def test_latest_and_first_candle_per_symbol(warehouse: Warehouse) -> None:
     assert warehouse.first_candle_ts(exchange="sim", timeframe="1m") == {}
     assert warehouse.delete_candles_before(timeframe="1h", before=START) == 24
     assert warehouse.first_candle_ts(exchange="sim", timeframe="1h") == {"B/USDT": START + timedelta(hours=3)}
-
-
-def _readme_sql(flavour: str) -> list[str]:
-    """The statements of README's PostgreSQL or SQLite query examples."""
-    section = README.read_text().split("## Querying the warehouse", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
-    chosen = [b for b in blocks if ("sqlite3 " in b) == (flavour == "sqlite")]
-    statements = [s.strip() for block in chosen for s in block.split(";")]
-    return [s for s in statements if s and not all(line.startswith("--") for line in s.splitlines())]
-
-
-def test_readme_sql_examples_run(warehouse: Warehouse) -> None:
-    frame = make_candles(48, "1h", symbols=("BTC/USDT", "ETH/USDT"), start=START - timedelta(days=1))
-    for exchange in ("binance", "bybit", "sim"):
-        warehouse.replace_candles(frame.with_columns(pl.lit(exchange).alias("exchange")), exchange=exchange,
-                                  timeframe="1h", start=START - timedelta(days=1), end=END,
-                                  symbols=["BTC/USDT", "ETH/USDT"])
-    statements = _readme_sql("postgresql" if warehouse.postgres else "sqlite")
-    assert statements
-    with warehouse.engine.connect() as connection:
-        results = [connection.execute(text(s)).all() for s in statements]
-    assert results[0], "the latest-candle example found no candle"
 
 
 # -- migration 0005 on a populated warehouse ---------------------------------------------------
