@@ -27,7 +27,7 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
 	cp deploy/dagster.local.yaml $@
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/signalworks demo --days 3
+	$(VENV)/bin/signalworks demo --days 2
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider
