@@ -21,8 +21,8 @@ before a mint in an X search link is a space, not part of the address).
 Not token mentions: transaction hashes (0x + 64 hex) and Solana signatures (86-88 base58
 characters, 64 bytes), any 0x-hex of another length, BTC (bech32 ``bc1...`` has no upper
 case; legacy ``1...``/``3...`` decode to 25 bytes), TRON ``T...`` (25 bytes), IPFS CIDs (46+
-characters), hex without ``0x`` (commit hashes, image ids), ENS names, the Solana programs,
-sysvars and placeholders of :mod:`streaming.extract_programs` (a sourced table; wrapped SOL
+characters), hex without ``0x`` (commit hashes, image ids), ENS names, the Solana programs
+and sysvars of :mod:`streaming.extract_programs` (a sourced table; wrapped SOL
 included) and ``DEFAULT_EXCLUDED_EVM``, and addresses whose every occurrence is a wallet or
 transaction: account and tx links (``solscan.io/account/...``, ``/tx/...``), wallet labels in
 several languages (``Deployer:``, ``Dev wallet:``, ``кошелек разработчика:``, ``钱包：``),

@@ -230,7 +230,7 @@ DEFAULT_WALLET_LABELS: tuple[str, ...] = (
     "钱包", "钱包地址", "开发者", "开发者钱包", "持有人", "庄家", "ウォレット", "지갑",
 )
 
-#: Solana programs, sysvars and placeholders that are valid 32-byte keys but never a call (the
+#: Solana programs and sysvars: valid 32-byte keys that are never a call (the
 #: runtime's programs, the SPL token family, Metaplex, OpenBook/Serum/Phoenix, Raydium AMM v4 /
 #: CLMM / CPMM / LaunchLab, Meteora DLMM / DAMM / DBC, Moonshot, pump.fun and PumpSwap, Jupiter,
 #: Orca, and wrapped SOL, the quote side of every SOL pair): the documented, sourced table of

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,15 +22,6 @@ from assets.pools import exchange_slot, pool_name
 ROOT = Path(__file__).resolve().parents[2]
 #: How long a test waits for any one condition before it fails.
 DEADLINE_S = 60.0
-
-
-def wait_until(condition: Callable[[], bool], *, timeout_s: float, message: str, every_s: float = 0.05) -> None:
-    """Return once ``condition()`` holds; fail with ``message`` after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout_s:.0f} s: {message}")
-        time.sleep(every_s)
 
 
 def claims(instance: DagsterInstance, exchange: str) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:

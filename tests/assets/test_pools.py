@@ -37,8 +37,8 @@ from tests.assets.pool_processes import (
     claims,
     join_all,
     start_slot_process,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 pytestmark = pytest.mark.timeout(300)  # a pool that never frees must fail the test, not hang the suite

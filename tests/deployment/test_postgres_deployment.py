@@ -14,13 +14,13 @@ Every wait is on a condition with a deadline.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from resources.warehouse.store import Warehouse
 from tests.support.postgres import free_port
+from tests.support.waiting import wait_until as _wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -64,16 +65,8 @@ DRY_RUN = """mutation($selector: ScheduleSelector!, $ts: Float) { scheduleDryRun
   runRequests { runKey jobName runConfigYaml tags { key value } } } } ... on PythonError { message } } }"""
 
 
-def wait_until(condition: Callable[[], Any], *, timeout_s: float, message: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message()} (waited {timeout_s:.0f} s)")
-        time.sleep(0.2)
-
+#: The webserver is asked through GraphQL: five times a second is enough and costs it little.
+wait_until = functools.partial(_wait_until, every_s=0.2)
 
 def signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
     """Send ``sig`` to the process group ``process`` leads (it and the run processes it started)."""

@@ -29,8 +29,8 @@ from tests.assets.pool_processes import (
     claims,
     join_all,
     start_slot_process,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
