@@ -53,6 +53,7 @@ from orchestration.jobs import (
     xgb_training_job,
 )
 from orchestration.partitions import SEGMENTS_PATH, candle_partitions, segment_partitions
+from orchestration.resource_config import with_values_as_defaults
 from orchestration.schedules import (
     build_schedules,
     model_schedules,
@@ -144,7 +145,9 @@ def build_definitions(settings: Settings, resources: dict[str, object] | None = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        definitions = _build_definitions(settings, {**build_resources(settings), **(resources or {})})
+        merged = {**build_resources(settings), **(resources or {})}
+        definitions = _build_definitions(settings, {key: with_values_as_defaults(resource, key)
+                                                    for key, resource in merged.items()})
         definitions.get_repository_def()  # resolve now, inside the filter (Definitions resolve lazily)
         return definitions
 

@@ -31,7 +31,9 @@ from typing import Any
 
 import httpx
 import yaml
-from dagster import AssetKey, Config, ConfigurableResource, DagsterInstance, Definitions, EnvVar
+from dagster import AssetKey, ConfigurableResource, DagsterInstance, Definitions
+
+from orchestration.resource_config import NotRunConfigurableError, config_values
 
 #: Run tags of a single-run backfill over a partition range (what the UI's backfill sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -238,24 +240,6 @@ def code_location(instance: DagsterInstance, *, log_path: Path,
             _active.reset(token)
 
 
-def _fields(value: Config, where: str) -> dict[str, Any]:
-    return {name: _config_value(getattr(value, name), f"{where}.{name}") for name in type(value).model_fields}
-
-
-def _config_value(value: Any, where: str) -> Any:
-    if isinstance(value, EnvVar):
-        return {"env": value.env_var_name}  # a reference: the secret itself stays out of the run config
-    if isinstance(value, ConfigurableResource):
-        raise LauncherError(f"{where} is a nested resource: it cannot be configured through run config")
-    if isinstance(value, Config):
-        return _fields(value, where)
-    if isinstance(value, Mapping):
-        return {key: _config_value(item, f"{where}.{key}") for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_config_value(item, f"{where}[]") for item in value]
-    return value
-
-
 def resources_run_config(defs: Definitions) -> dict[str, Any]:
     """The configuration of ``defs``' resources as run config, so that a run launched through the
     code location uses the same settings (a frozen clock, a dry run, a stream's epoch ...) with the
@@ -265,7 +249,10 @@ def resources_run_config(defs: Definitions) -> dict[str, Any]:
         if not isinstance(resource, ConfigurableResource):
             raise LauncherError(f"resource {key} ({type(resource).__name__}) is not a ConfigurableResource: "
                                 "it cannot be passed to a run launched through the code location")
-        config[key] = {"config": _fields(resource, key)}
+        try:
+            config[key] = {"config": config_values(resource, key)}
+        except NotRunConfigurableError as error:
+            raise LauncherError(str(error)) from error
     return {"resources": config} if config else {}
 
 
