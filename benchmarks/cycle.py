@@ -5,7 +5,8 @@ instance templates allow (their ``signalworks/lane: market`` cap).
 
 Setup (not timed): five simulated venues with ``SIM_SYMBOLS`` assets, whose 400 most liquid spot
 markets are tracked in 1h and 150 in 1m; the 1h history of the full indicator look-back (2963 bars,
-124 days; the 2h..1M candles built from it), three days of 1m candles, today's candles and
+124 days; the 2h..1M candles built from it), three days of 1m candles (2963 bars are 2.1 days), the
+5m and 15m candles of the look-back (11 and 30 days: the 1m retention), today's candles and
 indicators as the previous tick left them. The history is simulated for the first venue and copied
 to the others under their own symbols; today's candles come from each venue's own simulator.
 
@@ -28,6 +29,7 @@ its STEP_START event.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -64,10 +66,16 @@ class Scale:
     history_days: int
     minute_days: int
     venues: tuple[str, ...]
+    #: Days of 5m and 15m candles before today: what the indicators' look-back reads of them.
+    subhour_days: dict[str, int] = field(default_factory=dict)
 
 
-FULL = Scale(symbols_1h=400, symbols_1m=150, history_days=125, minute_days=3, venues=VENUES)
-QUICK = Scale(symbols_1h=30, symbols_1m=10, history_days=4, minute_days=1, venues=VENUES[:2])
+#: The 2963-bar indicator look-back is 10.3 days of 5m and 30.9 days of 15m candles; 1m candles, from
+#: which the 15m ones are built, are kept 30 days (SIGNALWORKS_RETENTION_1M_DAYS).
+FULL = Scale(symbols_1h=400, symbols_1m=150, history_days=125, minute_days=3, venues=VENUES,
+             subhour_days={"5m": 11, "15m": 30})
+QUICK = Scale(symbols_1h=30, symbols_1m=10, history_days=4, minute_days=1, venues=VENUES[:2],
+              subhour_days={"5m": 1, "15m": 1})
 
 
 def market_lane_cap() -> int:
@@ -101,13 +109,14 @@ def _ingest(warehouse: Any, venue: str, *, clock: datetime, timeframe: str, days
 
 
 def _copy_history(warehouse: Any, source: str, target: str, *, before: datetime,
-                  symbol_map: dict[str, str]) -> None:
-    """``source``'s candles of every timeframe opening before ``before``, stored as ``target``'s."""
+                  symbol_map: dict[str, str], timeframes: Sequence[str] | None = None) -> None:
+    """``source``'s candles of ``timeframes`` (default: 1h and the 2h..1M ones) opening before ``before``,
+    stored as ``target``'s under the symbols ``symbol_map`` gives them."""
     import polars as pl
 
     from ml.marketdata.resample import MTF_TIMEFRAMES
 
-    for timeframe in ("1m", "1h", *MTF_TIMEFRAMES):
+    for timeframe in timeframes or ("1h", *MTF_TIMEFRAMES):
         frame = warehouse.read_candles(timeframe=timeframe, exchange=source, end=before)
         frame = frame.filter(pl.col("symbol").is_in(list(symbol_map)))
         if frame.is_empty():
@@ -118,11 +127,13 @@ def _copy_history(warehouse: Any, source: str, target: str, *, before: datetime,
                                   symbols=sorted(symbol_map.values()))
 
 
-def steady_state(warehouse_url: str, scale: Scale) -> dict[str, int]:
-    """Store what the cycles find in production (see the module docstring); tracked symbols per venue."""
+def steady_state(warehouse_url: str, scale: Scale) -> dict[str, dict[str, int]]:
+    """Store what the cycles find in production (see the module docstring); timeframe -> venue ->
+    symbols tracked."""
     from assets.indicators import build_indicators
     from assets.ingest import ingest_markets
     from assets.mtf import build_multi_timeframe
+    from assets.subhour import build_subhour_candles
     from resources.exchanges.sim import SimExchange
     from resources.warehouse.store import Warehouse
 
@@ -132,7 +143,6 @@ def steady_state(warehouse_url: str, scale: Scale) -> dict[str, int]:
     # others' was 12:02 (the timed 5-venue cycle is their 13:02 tick, the first venue's 12:02 again)
     previous = {first: HOURLY_TICK - timedelta(hours=1), **dict.fromkeys(others, HOURLY_TICK)}
     today = HOURLY_TICK.replace(hour=0, minute=0)
-    tracked: dict[str, int] = {}
     for venue in scale.venues:
         at = previous[venue]
         ingest_markets(SimExchange(venue, symbols=SIM_SYMBOLS, clock=lambda at=at: at), warehouse)
@@ -143,18 +153,25 @@ def steady_state(warehouse_url: str, scale: Scale) -> dict[str, int]:
     build_multi_timeframe(warehouse, exchange=first, days=history, now=today)
     minute_days = _days(today - timedelta(days=1), scale.minute_days)
     _ingest(warehouse, first, clock=previous[first], timeframe="1m", days=minute_days, symbols=minute[first])
+    for timeframe, days in scale.subhour_days.items():  # as candles_subhour built them from the 1m candles
+        _ingest(warehouse, first, clock=previous[first], timeframe=timeframe,
+                days=_days(today - timedelta(days=1), days), symbols=minute[first])
     for venue in others:
         symbol_map = dict(zip(hourly[first], hourly[venue], strict=False))
         _copy_history(warehouse, first, venue, before=today, symbol_map=symbol_map)
+        minute_map = dict(zip(minute[first], minute[venue], strict=False))
+        _copy_history(warehouse, first, venue, before=today, symbol_map=minute_map, timeframes=("1m", "5m", "15m"))
     for venue in scale.venues:
-        tracked[venue] = len(hourly[venue])
         today_only = [today.date().isoformat()]
         _ingest(warehouse, venue, clock=previous[venue], timeframe="1h", days=today_only, symbols=hourly[venue])
         _ingest(warehouse, venue, clock=MINUTE_TICK - timedelta(minutes=5), timeframe="1m", days=today_only,
                 symbols=minute[venue])
         build_multi_timeframe(warehouse, exchange=venue, days=today_only, now=previous[venue])
+        build_subhour_candles(warehouse, exchange=venue, start=today, end=today + timedelta(days=1),
+                              now=MINUTE_TICK - timedelta(minutes=5))
         build_indicators(warehouse, exchange=venue, days=today_only)
-    return tracked
+    return {"1h": {venue: len(symbols) for venue, symbols in hourly.items()},
+            "1m": {venue: len(symbols) for venue, symbols in minute.items()}}
 
 
 # -- measuring runs ------------------------------------------------------------------------------------
@@ -233,10 +250,33 @@ class Cycle:
     total_peak_mb: float
     startup_s: float
     run_time_s: float
+    #: Symbols that got the tick's newest closed candle, summed over the venues, of those tracked.
+    covered: tuple[int, int] = (0, 0)
+    #: Seconds from STEP_START to the step's end, summed over the runs, per step.
+    step_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def startup_share(self) -> float:
         return self.startup_s / self.run_time_s if self.run_time_s else 0.0
+
+
+def step_seconds(instance: Any, run_ids: Sequence[str]) -> dict[str, float]:
+    """Seconds each step took (its STEP_START to its success or failure), summed over ``run_ids``."""
+    from dagster import DagsterEventType
+
+    ends = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE)
+    totals: dict[str, float] = {}
+    for run_id in run_ids:
+        started: dict[str, float] = {}
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is None or not event.step_key:
+                continue
+            if event.event_type == DagsterEventType.STEP_START:
+                started[event.step_key] = entry.timestamp
+            elif event.event_type in ends and event.step_key in started:
+                totals[event.step_key] = totals.get(event.step_key, 0.0) + entry.timestamp - started.pop(event.step_key)
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
 def _startup(instance: Any, run_id: str) -> tuple[float, float]:
@@ -263,6 +303,28 @@ def _startup(instance: Any, run_id: str) -> tuple[float, float]:
     return startup, end - launched
 
 
+def newest_closed(clock: datetime, timeframe: str) -> datetime:
+    """Open time of the newest ``timeframe`` candle closed at ``clock``."""
+    from ml.marketdata.timeframes import timeframe_ms
+
+    length = timeframe_ms(timeframe)
+    closed_end = int(clock.timestamp() * 1000) // length * length
+    return datetime.fromtimestamp((closed_end - length) / 1000, tz=UTC)
+
+
+def covered(warehouse_url: str, venues: Sequence[str], *, timeframe: str, clock: datetime,
+            tracked: dict[str, int]) -> tuple[int, int]:
+    """(symbols holding the newest closed ``timeframe`` candle at ``clock``, symbols tracked) over ``venues``."""
+    from resources.warehouse.store import Warehouse
+
+    warehouse = Warehouse.from_url(warehouse_url)
+    opened = newest_closed(clock, timeframe)
+    found = sum(warehouse.read_candles(timeframe=timeframe, exchange=venue, start=opened,
+                                       end=opened + timedelta(milliseconds=1)).get_column("symbol").n_unique()
+                for venue in venues)
+    return found, sum(tracked[venue] for venue in venues)
+
+
 def run_cycle(label: str, launcher: Any, instance: Any, *, job: str, venues: Sequence[str], day: str,
               clock: datetime, cap: int, asset_selection: Sequence[Any] | None = None) -> Cycle:
     """Launch ``job`` for ``day`` of each venue (at most ``cap`` runs at once) and wait for all."""
@@ -271,7 +333,10 @@ def run_cycle(label: str, launcher: Any, instance: Any, *, job: str, venues: Seq
 
     port = int(launcher.url.rsplit(":", 1)[1])
     client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=120)
-    config = {"resources": {"exchanges": {"config": {"frozen_clock": clock.isoformat()}}},
+    # Dagster replaces a resource's whole configuration with the run config's (dagster-io/dagster
+    # #12898): given only the frozen clock, the runs would fall back to the 87-asset default universe.
+    exchanges = {"exchanges": list(VENUES), "sim_symbols": SIM_SYMBOLS, "frozen_clock": clock.isoformat()}
+    config = {"resources": {"exchanges": {"config": exchanges}},
               "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     pending = list(venues)
     active: list[str] = []
@@ -292,14 +357,15 @@ def run_cycle(label: str, launcher: Any, instance: Any, *, job: str, venues: Seq
     timings = [_startup(instance, run_id) for run_id in watch.run_ids]
     cycle = Cycle(label, len(watch.run_ids), wall, failed,
                   run_peak_mb=max(watch.peak_kb.values(), default=0) / 1024, total_peak_mb=watch.peak_total_kb / 1024,
-                  startup_s=sum(s for s, _ in timings), run_time_s=sum(t for _, t in timings))
+                  startup_s=sum(s for s, _ in timings), run_time_s=sum(t for _, t in timings),
+                  step_s=step_seconds(instance, watch.run_ids))
     print(f"  measured: {_rows([cycle])[0]}", flush=True)  # progress, before the section prints
     return cycle
 
 
 # -- one engine --------------------------------------------------------------------------------------
 def measure_engine(engine: str, *, warehouse_url: str, dagster_storage: dict[str, Any] | None, scale: Scale,
-                   workdir: Path) -> tuple[list[Cycle], dict[str, int], float]:
+                   workdir: Path) -> tuple[list[Cycle], dict[str, dict[str, int]], float]:
     from dagster import AssetKey, DagsterInstance
 
     from orchestration.launcher import CodeLocationLauncher
@@ -323,15 +389,18 @@ def measure_engine(engine: str, *, warehouse_url: str, dagster_storage: dict[str
     cycles: list[Cycle] = []
     with DagsterInstance.from_config(str(dagster_home)) as instance, \
             CodeLocationLauncher(instance, log_path=workdir / f"{engine}-runs.log", env=env) as launcher:
-        cycles.append(run_cycle("1h cycle, 1 venue", launcher, instance, job="candles_1h_job", venues=[first],
-                                day=day, clock=HOURLY_TICK, cap=cap))
-        cycles.append(run_cycle(f"1h cycle, {len(scale.venues)} venues", launcher, instance, job="candles_1h_job",
-                                venues=scale.venues, day=day, clock=HOURLY_TICK + timedelta(hours=1), cap=cap))
-        cycles.append(run_cycle("1h, 1 venue, a process per step", launcher, instance, job="__ASSET_JOB",
-                                venues=[first], day=day, clock=HOURLY_TICK + timedelta(hours=2), cap=cap,
-                                asset_selection=[AssetKey(k) for k in ("candles_1h", "candles_mtf", "indicators")]))
-        cycles.append(run_cycle(f"1m cycle, {len(scale.venues)} venues", launcher, instance, job="candles_1m_job",
-                                venues=scale.venues, day=day, clock=MINUTE_TICK, cap=cap))
+        plan = [("1h cycle, 1 venue", "candles_1h_job", [first], HOURLY_TICK, None),
+                (f"1h cycle, {len(scale.venues)} venues", "candles_1h_job", list(scale.venues),
+                 HOURLY_TICK + timedelta(hours=1), None),
+                ("1h, 1 venue, a process per step", "__ASSET_JOB", [first], HOURLY_TICK + timedelta(hours=2),
+                 [AssetKey(k) for k in ("candles_1h", "candles_mtf", "indicators")]),
+                (f"1m cycle, {len(scale.venues)} venues", "candles_1m_job", list(scale.venues), MINUTE_TICK, None)]
+        for label, job, venues, clock, selection in plan:
+            cycle = run_cycle(label, launcher, instance, job=job, venues=venues, day=day, clock=clock, cap=cap,
+                              asset_selection=selection)
+            timeframe = "1m" if job == "candles_1m_job" else "1h"
+            cycles.append(dataclasses.replace(cycle, covered=covered(
+                warehouse_url, venues, timeframe=timeframe, clock=clock, tracked=tracked[timeframe])))
     return cycles, tracked, setup_s
 
 
@@ -358,11 +427,13 @@ def _postgres() -> Iterator[tuple[str, dict[str, Any]] | None]:
 
 def _rows(cycles: Sequence[Cycle]) -> list[list[object]]:
     return [[c.label, c.runs, f"{c.wall_s:.1f}", f"{c.run_peak_mb:,.0f}", f"{c.total_peak_mb:,.0f}",
-             f"{c.startup_s:.1f}", f"{c.startup_share:.0%}", ", ".join(r[:8] for r in c.failed) or "-"]
+             f"{c.startup_s:.1f}", f"{c.startup_share:.0%}", f"{c.covered[0]:,}/{c.covered[1]:,}",
+             ", ".join(r[:8] for r in c.failed) or "-"]
             for c in cycles]
 
 
-HEADER = ("", "runs", "wall s", "peak MB/run", "peak MB all runs", "start-up s", "start-up share", "failed runs")
+HEADER = ("", "runs", "wall s", "peak MB/run", "peak MB all runs", "start-up s", "start-up share",
+          "new candle stored", "failed runs")
 
 
 def run(quick: bool = False, engines: Sequence[str] = ("SQLite", "PostgreSQL")) -> list[Section]:
@@ -386,10 +457,14 @@ def run(quick: bool = False, engines: Sequence[str] = ("SQLite", "PostgreSQL")) 
                     url, storage = server
                 cycles, tracked, setup_s = measure_engine(engine.lower(), warehouse_url=url, dagster_storage=storage,
                                                          scale=scale, workdir=workdir)
-            section.add(f"  setup (untimed) {setup_s:.0f} s; 1h symbols tracked per venue: "
-                        + ", ".join(f"{v} {n}" for v, n in tracked.items()), "", *table(HEADER, _rows(cycles)))
+            section.add(f"  setup (untimed) {setup_s:.0f} s; symbols tracked per venue in 1h: "
+                        + ", ".join(f"{v} {n}" for v, n in tracked["1h"].items()) + "; in 1m: "
+                        + ", ".join(f"{v} {n}" for v, n in tracked["1m"].items()), "", *table(HEADER, _rows(cycles)))
+            section.add("", "  seconds in each step, summed over the cycle's runs:",
+                        *(f"    {c.label}: " + ", ".join(f"{step} {secs:.1f}" for step, secs in c.step_s.items())
+                          for c in cycles))
             one, five, per_step, _ = cycles
-            section.add("", f"  5 venues / 1 venue: wall {five.wall_s / one.wall_s:.2f}x, peak memory per run "
+            section.add("", f"  {len(scale.venues)} venues / 1 venue: wall {five.wall_s / one.wall_s:.2f}x, peak memory per run "
                         f"{five.run_peak_mb / max(one.run_peak_mb, 1):.2f}x; a process per step / in the run's "
                         f"process (1 venue): {per_step.wall_s / one.wall_s:.2f}x")
             section.targets += _targets(engine, cycles, len(scale.venues))
@@ -404,7 +479,8 @@ def run(quick: bool = False, engines: Sequence[str] = ("SQLite", "PostgreSQL")) 
 
 
 def _ok(cycle: Cycle | None) -> bool:
-    return cycle is not None and not cycle.failed  # a failed run has no valid timing
+    """A failed run, or a tracked symbol without the tick's new candle, leaves no valid timing."""
+    return cycle is not None and not cycle.failed and cycle.covered[0] == cycle.covered[1]
 
 
 def _targets(engine: str, cycles: Sequence[Cycle] | None, venues: int = len(VENUES)) -> list[Target]:
