@@ -32,9 +32,10 @@ from dagster import Config, MetadataValue, OpExecutionContext, Out, op
 from pydantic import Field
 from sqlalchemy import select
 
+from assets.strategy_config import strategy_run_config
 from assets.subhour import build_subhour_candles
 from ml.marketdata.frames import DERIVATIVES_SCHEMA
-from ml.strategies.bos import SEED_CONFIG, BosConfig
+from ml.strategies.bos import BosConfig
 from ml.strategies.ema_cross import EmaCrossConfig
 from ml.strategies.funding import FundingAlert
 from ml.strategies.scan import (
@@ -56,67 +57,14 @@ from resources.warehouse.schema import signals as signals_table
 from resources.warehouse.store import Slice, Warehouse
 
 MINUTE = timedelta(minutes=1)
-_EMA = EmaCrossConfig()
 
 
-class BosStrategyConfig(Config):
-    """Break of structure on 1m candles (ml/strategies/bos.py); defaults: the seed scanner's values."""
-
-    enabled: bool = Field(default=True, description="run this strategy")
-    lookback: int = Field(default=SEED_CONFIG.lookback, description="LOOKBACK: candles each side of a swing")
-    min_candles: int = Field(default=SEED_CONFIG.min_candles, description="MIN_CANDLES of history")
-    bos_strength_threshold: float = Field(default=SEED_CONFIG.bos_strength_threshold,
-                                          description="close / swing level needed (1.006 = 0.6 % beyond)")
-    min_volume_multiplier: float = Field(default=SEED_CONFIG.min_volume_multiplier,
-                                         description="trigger volume / mean of the volume_window before it")
-    volume_window: int = Field(default=SEED_CONFIG.volume_window, description="candles of the volume baseline")
-    require_body_ratio: float = Field(default=SEED_CONFIG.require_body_ratio, description="|close-open|/(high-low)")
-    min_event_interval_minutes: float = Field(default=SEED_CONFIG.min_event_interval_minutes,
-                                              description="cooldown per (strategy, symbol, direction)")
-    event_filter_type: str = Field(default=SEED_CONFIG.event_filter_type, description="BOS_UP, BOS_DOWN or BOTH")
-    confidence_min: float = SEED_CONFIG.confidence_min
-    confidence_max: float = SEED_CONFIG.confidence_max
-    allocation_pct: float = SEED_CONFIG.allocation_pct
-    stoploss_pct: float = SEED_CONFIG.stoploss_pct
-    leverage: int = SEED_CONFIG.leverage
-    target_r_multiples: list[float] = Field(default_factory=lambda: list(SEED_CONFIG.target_r_multiples))
-    trade_time: int = Field(default=SEED_CONFIG.trade_time, description="TRADE_TIME: minutes to expiry")
-    max_signal_age: int = SEED_CONFIG.max_signal_age
-
-    def strategy(self) -> BosConfig | None:
-        return BosConfig(**self.model_dump(exclude={"enabled"})) if self.enabled else None
-
-
-class EmaCrossStrategyConfig(Config):
-    """EMA-crossover scalper on 15m with 1h confirmation (ml/strategies/ema_cross.py)."""
-
-    enabled: bool = Field(default=True, description="run this strategy")
-    fast_ema: int = _EMA.fast_ema
-    slow_ema: int = _EMA.slow_ema
-    volume_window: int = _EMA.volume_window
-    volume_multiplier: float = Field(default=_EMA.volume_multiplier, description="15m volume / its average")
-    rsi_period: int = _EMA.rsi_period
-    rsi_long_min: float = _EMA.rsi_long_min
-    rsi_short_max: float = _EMA.rsi_short_max
-    adx_period: int = _EMA.adx_period
-    adx_min: float = _EMA.adx_min
-    atr_period: int = _EMA.atr_period
-    stop_atr_multiple: float = _EMA.stop_atr_multiple
-    target_r_multiples: list[float] = Field(default_factory=lambda: list(_EMA.target_r_multiples))
-    sr_lookback: int = _EMA.sr_lookback
-    min_room_r: float = _EMA.min_room_r
-    min_htf_confirmations: int = Field(default=_EMA.min_htf_confirmations, description="of the 4 1h checks")
-    htf_volume_ratio_min: float = _EMA.htf_volume_ratio_min
-    htf_structure_candles: int = _EMA.htf_structure_candles
-    risk_atr_pct_medium: float = _EMA.risk_atr_pct_medium
-    risk_atr_pct_high: float = _EMA.risk_atr_pct_high
-    allocation: float = _EMA.allocation
-    leverage: float = _EMA.leverage
-    cooldown_minutes: int = _EMA.cooldown_minutes
-    expiry_minutes: int = _EMA.expiry_minutes
-
-    def strategy(self) -> EmaCrossConfig | None:
-        return EmaCrossConfig(**self.model_dump(exclude={"enabled"})) if self.enabled else None
+BosStrategyConfig = strategy_run_config(
+    "BosStrategyConfig", BosConfig, module=__name__, fixed={"interval"},
+    doc="Break of structure on 1m candles (ml/strategies/bos.py); defaults: the seed scanner's values.")
+EmaCrossStrategyConfig = strategy_run_config(
+    "EmaCrossStrategyConfig", EmaCrossConfig, module=__name__,
+    doc="EMA-crossover scalper on 15m with 1h confirmation (ml/strategies/ema_cross.py).")
 
 
 class FundingAlertConfig(Config):

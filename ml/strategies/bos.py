@@ -92,15 +92,17 @@ class BosConfig(BaseModel):
 
     #: Timeframe of the candles the strategy reads; the frame must hold exactly this one.
     interval: str = "1m"
-    lookback: PositiveInt = 3
-    min_candles: PositiveInt = 5
-    bos_strength_threshold: float = Field(default=1.006, gt=1.0)
-    min_volume_multiplier: float = Field(default=1.3, gt=0.0)
+    lookback: PositiveInt = Field(default=3, description="LOOKBACK: candles each side of a swing")
+    min_candles: PositiveInt = Field(default=5, description="MIN_CANDLES of history")
+    bos_strength_threshold: float = Field(default=1.006, gt=1.0,
+                                          description="close / swing level needed (1.006 = 0.6 % beyond)")
+    min_volume_multiplier: float = Field(default=1.3, gt=0.0,
+                                         description="trigger volume / mean of the volume_window before it")
     #: Candles before the trigger whose mean volume is the volume baseline.
-    volume_window: PositiveInt = 20
-    require_body_ratio: float = Field(default=0.6, ge=0.0, lt=1.0)
-    min_event_interval_minutes: float = Field(default=2, ge=0)
-    event_filter_type: EventFilter = "BOS_UP"
+    volume_window: PositiveInt = Field(default=20, description="candles of the volume baseline")
+    require_body_ratio: float = Field(default=0.6, ge=0.0, lt=1.0, description="|close-open|/(high-low)")
+    min_event_interval_minutes: float = Field(default=2, ge=0, description="cooldown per (strategy, symbol, direction)")
+    event_filter_type: EventFilter = Field(default="BOS_UP", description="BOS_UP, BOS_DOWN or BOTH")
     confidence_min: float = Field(default=0.45, ge=0.0, le=1.0)
     confidence_max: float = Field(default=0.80, ge=0.0, le=1.0)
     allocation_pct: float = Field(default=0.50, gt=0.0, le=1.0)
@@ -109,7 +111,7 @@ class BosConfig(BaseModel):
     #: Target distances in multiples of the stop distance R, nearest first.
     target_r_multiples: tuple[float, ...] = (1.0, 2.0)
     #: Minutes from the trigger candle's close to the signal's expiry (its maximum holding time).
-    trade_time: PositiveInt = 90
+    trade_time: PositiveInt = Field(default=90, description="TRADE_TIME: minutes to expiry")
     #: Seconds a signal may wait to be sent; enforced by the publisher, not here.
     max_signal_age: PositiveInt = 60
 

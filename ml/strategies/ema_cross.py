@@ -84,7 +84,7 @@ class EmaCrossConfig(BaseModel):
     fast_ema: Period = 9
     slow_ema: Period = 21
     volume_window: Period = 20
-    volume_multiplier: PositiveFloat = 1.10
+    volume_multiplier: PositiveFloat = Field(default=1.10, description="15m volume / its average")
     rsi_period: Period = 14
     rsi_long_min: Annotated[float, Field(ge=0, le=100)] = 55.0
     rsi_short_max: Annotated[float, Field(ge=0, le=100)] = 45.0
@@ -95,7 +95,7 @@ class EmaCrossConfig(BaseModel):
     target_r_multiples: tuple[PositiveFloat, ...] = (1.0, 2.0)
     sr_lookback: Annotated[int, Field(ge=1, le=10_000)] = 48
     min_room_r: Annotated[float, Field(ge=0)] = 1.0
-    min_htf_confirmations: Annotated[int, Field(ge=0, le=4)] = 2
+    min_htf_confirmations: Annotated[int, Field(ge=0, le=4, description="of the 4 1h checks")] = 2
     htf_volume_ratio_min: Annotated[float, Field(ge=0)] = 1.0
     htf_structure_candles: Annotated[int, Field(ge=1, le=1000)] = 12
     risk_atr_pct_medium: PositiveFloat = 0.5
