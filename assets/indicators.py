@@ -68,7 +68,7 @@ def build_indicators_by_day(warehouse: Warehouse, *, exchange: str, days: Iterab
     by_day: dict[str, dict[str, int]] = {}
     for day in sorted(days):
         rows = by_day.setdefault(day, {})
-        computed: dict[str, pl.DataFrame] = {}
+        higher_rsi: dict[str, pl.DataFrame] = {}  # only the RSI the timeframe below reads: a whole frame is ~50 columns
         for timeframe in TIMEFRAMES:
             start, end = closing_slice(day, timeframe)
             length = MONTH if timeframe == "1M" else timedelta(milliseconds=timeframe_ms(timeframe))
@@ -76,12 +76,9 @@ def build_indicators_by_day(warehouse: Warehouse, *, exchange: str, days: Iterab
                                              start=start - length * lookback_bars(params), end=max(end, start))
             if candles.is_empty():
                 continue
-            higher = computed.get(HIGHER.get(timeframe, ""))
-            frame = compute_indicators(
-                candles, params=params,
-                higher_timeframe_rsi=None if higher is None else higher.select(
-                    "exchange", "symbol", "timeframe", "ts", rsi))
-            computed[timeframe] = frame
+            frame = compute_indicators(candles, params=params,
+                                       higher_timeframe_rsi=higher_rsi.get(HIGHER.get(timeframe, "")))
+            higher_rsi[timeframe] = frame.select("exchange", "symbol", "timeframe", "ts", rsi)
             if end > start:
                 inside = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
                 symbols = candles.get_column("symbol").unique().to_list()
