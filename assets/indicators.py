@@ -36,6 +36,9 @@ TIMEFRAMES: tuple[str, ...] = ("1M", "1w", "3d", "1d", "12h", "4h", "2h", "1h", 
 HIGHER: dict[str, str] = {"1m": "1h", "5m": "15m", "15m": "1h", "1h": "4h", "2h": "12h", "4h": "1d", "12h": "1d", "1d": "1w",
                           "3d": "1w", "1w": "1M"}
 MONTH = timedelta(days=31)
+#: Symbols whose indicators are computed together: 100 symbols' 2963-bar 1h look-back is ~300k
+#: candles and ~100 MB of indicator columns; 400 at once held 1.7 GB.
+SYMBOLS_PER_BATCH = 100
 
 
 def closing_slice(day: str, timeframe: str) -> tuple[datetime, datetime]:
@@ -59,31 +62,40 @@ def build_indicators(warehouse: Warehouse, *, exchange: str, days: Iterable[str]
 
 
 def build_indicators_by_day(warehouse: Warehouse, *, exchange: str, days: Iterable[str],
-                            params: IndicatorParams | None = None) -> dict[str, dict[str, int]]:
-    """Compute and store the indicators of ``exchange`` for each day; returns day -> rows per timeframe."""
+                            params: IndicatorParams | None = None,
+                            batch_symbols: int = SYMBOLS_PER_BATCH) -> dict[str, dict[str, int]]:
+    """Compute and store the indicators of ``exchange`` for each day; returns day -> rows per timeframe.
+
+    Symbols are computed ``batch_symbols`` at a time (every timeframe of a batch, then the next
+    batch): each symbol's indicators depend on its own candles only, so the values are the same,
+    and the step's memory is bounded by a batch's look-back instead of growing with the universe.
+    Each batch's rows of a timeframe are replaced in one transaction.
+    """
     from ml.indicators.engine import compute_indicators
 
     params = params or IndicatorParams()
     rsi = f"rsi_{params.divergence_rsi}"
+    symbols = warehouse.candle_symbols(exchange=exchange, timeframes=TIMEFRAMES)
     by_day: dict[str, dict[str, int]] = {}
     for day in sorted(days):
         rows = by_day.setdefault(day, {})
-        higher_rsi: dict[str, pl.DataFrame] = {}  # only the RSI the timeframe below reads: a whole frame is ~50 columns
-        for timeframe in TIMEFRAMES:
-            start, end = closing_slice(day, timeframe)
-            length = MONTH if timeframe == "1M" else timedelta(milliseconds=timeframe_ms(timeframe))
-            candles = warehouse.read_candles(timeframe=timeframe, exchange=exchange,
-                                             start=start - length * lookback_bars(params), end=max(end, start))
-            if candles.is_empty():
-                continue
-            frame = compute_indicators(candles, params=params,
-                                       higher_timeframe_rsi=higher_rsi.get(HIGHER.get(timeframe, "")))
-            higher_rsi[timeframe] = frame.select("exchange", "symbol", "timeframe", "ts", rsi)
-            if end > start:
-                inside = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
-                symbols = candles.get_column("symbol").unique().to_list()
-                rows[timeframe] = warehouse.replace_indicators(inside, exchange=exchange, timeframe=timeframe,
-                                                               start=start, end=end, symbols=symbols)
+        for batch in (symbols[i:i + batch_symbols] for i in range(0, len(symbols), batch_symbols)):
+            higher_rsi: dict[str, pl.DataFrame] = {}  # only the RSI the timeframe below reads
+            for timeframe in TIMEFRAMES:
+                start, end = closing_slice(day, timeframe)
+                length = MONTH if timeframe == "1M" else timedelta(milliseconds=timeframe_ms(timeframe))
+                candles = warehouse.read_candles(timeframe=timeframe, exchange=exchange, symbols=batch,
+                                                 start=start - length * lookback_bars(params), end=max(end, start))
+                if candles.is_empty():
+                    continue
+                frame = compute_indicators(candles, params=params,
+                                           higher_timeframe_rsi=higher_rsi.get(HIGHER.get(timeframe, "")))
+                higher_rsi[timeframe] = frame.select("exchange", "symbol", "timeframe", "ts", rsi)
+                if end > start:
+                    inside = frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+                    stored = warehouse.replace_indicators(inside, exchange=exchange, timeframe=timeframe, start=start,
+                                                          end=end, symbols=candles.get_column("symbol").unique().to_list())
+                    rows[timeframe] = rows.get(timeframe, 0) + stored
     return by_day
 
 

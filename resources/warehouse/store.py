@@ -312,6 +312,12 @@ class Warehouse:
         where = Slice({"exchange": exchange} if exchange else {})
         return self.read("derivatives", DERIVATIVES_SCHEMA, where, order_by=("exchange", "symbol", "ts"))
 
+    def candle_symbols(self, *, exchange: str, timeframes: Sequence[str] | None = None) -> list[str]:
+        """Symbols with a candle series on ``exchange`` (in any of ``timeframes``; default: any), sorted."""
+        within = {"timeframe": list(timeframes)} if timeframes is not None else None
+        series = self.read("candle_series", {"symbol": pl.String()}, Slice({"exchange": exchange}, within))
+        return sorted(series.get_column("symbol").unique().to_list())
+
     def latest_candle_ts(self, *, exchange: str, timeframe: str) -> datetime | None:
         """Open time of the newest stored candle for ``exchange`` x ``timeframe`` (None if none)."""
         value = self.scalar(_LATEST_SQL, e=exchange, tf=timeframe)
