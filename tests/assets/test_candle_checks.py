@@ -33,7 +33,9 @@ KEY = f"{DAY}|sim"
 def loaded(tmp_path: Path, instance: DagsterInstance) -> tuple[Settings, Warehouse]:
     defs, settings = sim_definitions(tmp_path)
     defs.resolve_job_def("markets_job").execute_in_process(instance=instance)
-    defs.resolve_job_def("candles_1h_job").execute_in_process(instance=instance, partition_key=KEY)
+    # the day's 1h candles (the checks under test read nothing else: no multi-timeframe candles or indicators)
+    assert defs.resolve_job_def("candles_1h_job").execute_in_process(
+        instance=instance, partition_key=KEY, asset_selection=[AssetKey("candles_1h")]).success
     return settings, Warehouse.from_url(settings.warehouse_url)
 
 
@@ -97,7 +99,8 @@ def test_unique_keys_fails_when_a_duplicate_slips_in(loaded: tuple[Settings, War
 def test_fresh_fails_when_the_newest_candle_is_old(tmp_path: Path, instance: DagsterInstance) -> None:
     defs, settings = sim_definitions(tmp_path)
     defs.resolve_job_def("markets_job").execute_in_process(instance=instance)
-    defs.resolve_job_def("candles_1h_job").execute_in_process(instance=instance, partition_key=f"{NOW.date()}|sim")
+    assert defs.resolve_job_def("candles_1h_job").execute_in_process(
+        instance=instance, partition_key=f"{NOW.date()}|sim", asset_selection=[AssetKey("candles_1h")]).success
     assert run_check(settings, "fresh")[0]
     passed, metadata = run_check(settings, "fresh", now=NOW + timedelta(hours=5))
     assert not passed
