@@ -17,6 +17,10 @@ from resources.warehouse.store import Warehouse
 from tests.support.fixtures import skip_unless_ci
 from tests.support.postgres import PostgresUnavailableError, throwaway_postgres
 
+#: Free space a tmpfs needs to hold the suite's temporary files (two PostgreSQL servers' data and
+#: shared memory, the warehouses and Dagster homes of a run: about 1 GB at the peak).
+MIN_FREE_TMPFS_BYTES = 4 * 2**30
+
 
 def _temporary_files_in_memory(shm: Path = Path("/dev/shm")) -> None:
     """Put tmp_path, tempfile's folders and those of every process the tests start on tmpfs when
@@ -25,8 +29,12 @@ def _temporary_files_in_memory(shm: Path = Path("/dev/shm")) -> None:
     replay ran 2.5x slower), on tmpfs nothing. No test relies on data surviving a power cut: the
     crash tests kill processes, which tmpfs survives like a disk. Set by the xdist controller
     before it starts its workers, so they and their subprocesses inherit it. A full run leaves
-    about 330 MB there; pytest keeps the last three runs' folders, as it does on a disk."""
+    about 330 MB there (pyproject keeps only failed tests' folders). A small tmpfs (a container's
+    default /dev/shm is 64 MB) is left alone: the suite would fill it."""
     if "TMPDIR" in os.environ or not (shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)):
+        return
+    free = os.statvfs(shm)
+    if free.f_bavail * free.f_frsize < MIN_FREE_TMPFS_BYTES:
         return
     os.environ["TMPDIR"] = str(shm)
     tempfile.tempdir = None  # re-read TMPDIR on the next gettempdir()
