@@ -10,6 +10,7 @@ overrides what it names and keeps the rest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import Config, ConfigurableResource, EnvVar
@@ -32,7 +33,7 @@ def config_value(value: Any, where: str) -> Any:
         raise NotRunConfigurableError(f"{where} is a nested resource: it cannot be configured through run config")
     if isinstance(value, Config):
         return config_values(value, where)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {key: config_value(item, f"{where}.{key}") for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [config_value(item, f"{where}[]") for item in value]
