@@ -48,7 +48,7 @@ from ml.marketdata.timeframes import timeframe_ms
 from ml.strategies.bos import BosConfig, detect_bos
 from ml.strategies.ema_cross import EmaCrossConfig, detect_ema_cross
 from ml.strategies.funding import FundingAlert, detect_funding_extremes
-from ml.strategies.signal import MarketSignal
+from ml.strategies.signal import MarketSignal, apply_cooldown
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -165,13 +165,7 @@ def _cooled(signals: Sequence[MarketSignal], kept: Iterable[tuple[SignalKey, dat
             continue
         if key not in last or trigger > last[key]:
             last[key] = trigger
-    result = []
-    for signal in sorted(signals, key=lambda s: (s.trigger_ts, s.key)):
-        previous = last.get(signal.key)
-        if previous is None or signal.trigger_ts - previous >= cooldown:
-            result.append(signal)
-            last[signal.key] = signal.trigger_ts
-    return result
+    return apply_cooldown(signals, cooldown, last_kept=last)
 
 
 def _per_market(run: Callable[[list[pl.DataFrame]], list[T]], frames: list[pl.DataFrame],

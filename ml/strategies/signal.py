@@ -86,13 +86,15 @@ class MarketSignal:
         return record
 
 
-def apply_cooldown(signals: Iterable[MarketSignal], cooldown: timedelta) -> list[MarketSignal]:
+def apply_cooldown(signals: Iterable[MarketSignal], cooldown: timedelta,
+                   last_kept: Mapping[tuple[str, str, str, Direction], datetime] | None = None) -> list[MarketSignal]:
     """Keep a signal only when the last *kept* signal of its key (strategy, exchange, symbol,
     direction) triggered at least ``cooldown`` before it, so one move is one signal. Signals are
-    taken in trigger order; the result is in trigger order."""
+    taken in trigger order; the result is in trigger order. ``last_kept``: the trigger of each key's
+    last signal kept before these (a live scan continuing an earlier one)."""
     if cooldown < timedelta(0):
         raise ValueError(f"cooldown must not be negative, got {cooldown}")
-    last: dict[tuple[str, str, str, Direction], datetime] = {}
+    last: dict[tuple[str, str, str, Direction], datetime] = dict(last_kept or {})
     kept = []
     for signal in sorted(signals, key=lambda s: (s.trigger_ts, s.key)):
         previous = last.get(signal.key)
